@@ -1,0 +1,61 @@
+import { stageCacheKey } from '../engine/cache-key.js';
+import { StageCache } from './cache.js';
+import { homeLayout, type HomeLayout } from './home.js';
+import { Context } from '@temporalio/activity';
+import { noopInputs } from '../engine/kinds/core.js';
+import { parseInputs } from './inputs.js';
+import { createShellActivity } from './shell.js';
+import type {
+  CacheLookupInput,
+  CacheLookupResult,
+  StageActivityInput,
+  StageActivityResult,
+} from './stage-io.js';
+
+export interface ActivityDeps {
+  /** `$TWINFLOW_HOME` layout: logs, cache, stage folders. @default homeLayout() */
+  home?: HomeLayout;
+}
+
+export type StageActivity = (input: StageActivityInput) => Promise<StageActivityResult>;
+
+/**
+ * Builds every activity once, with its dependencies. `worker.ts` calls this; tests pass
+ * their own home folder. Stage activities share one signature so the interpreter can
+ * call any kind by the activity name its registry entry gives.
+ */
+export function createActivities(deps: ActivityDeps = {}) {
+  const home = deps.home ?? homeLayout();
+  const cache = new StageCache(home.cacheDir);
+
+  /** Writes the cache only after success: a failed stage never leaves an entry. */
+  const cached = (run: StageActivity): StageActivity => async (input) => {
+    const result = await run(input);
+    if (input.cacheKey) {
+      await cache.put({
+        key: input.cacheKey,
+        uses: input.uses,
+        kindVersion: input.kindVersion,
+        outputs: result.outputs,
+        createdAt: new Date().toISOString(),
+        runId: input.runId,
+        stageId: input.stageId,
+      });
+    }
+    return result;
+  };
+
+  return {
+    /** Local activity the interpreter runs before scheduling a cacheable stage. */
+    async lookupCache(input: CacheLookupInput): Promise<CacheLookupResult> {
+      const key = stageCacheKey(input);
+      const entry = await cache.get(key);
+      if (!entry) return { key };
+      return { key, hit: { outputs: entry.outputs, runId: entry.runId, stageId: entry.stageId, createdAt: entry.createdAt } };
+    },
+    runShell: cached(createShellActivity(home)),
+    noop: cached(async (input) => ({ outputs: parseInputs(noopInputs, input).outputs ?? {}, attempt: Context.current().info.attempt })),
+  };
+}
+
+export type Activities = ReturnType<typeof createActivities>;

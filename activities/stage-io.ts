@@ -1,0 +1,49 @@
+import type { Json, JsonObject, Progress } from '../engine/types.js';
+
+/** What the interpreter hands to every stage activity. */
+export interface StageActivityInput {
+  runId: string;
+  stageId: string;
+  uses: string;
+  kindVersion: string;
+  /** Inputs with every expression resolved. */
+  with: JsonObject;
+  /** Values of expressions in shell fields, passed as environment variables (see core/shell). */
+  shellEnv: Record<string, string>;
+  /** When set, a successful result is written to the cache under this key. */
+  cacheKey?: string;
+}
+
+export interface StageActivityResult {
+  outputs: JsonObject;
+  /** Temporal attempt number that succeeded (1 = first try). */
+  attempt: number;
+  /** Path of the stage log on the worker's host. */
+  log?: string;
+}
+
+/** Details attached to a stage's failure, read back by the interpreter and `twinflow status`. */
+export interface StageFailureDetails {
+  attempt: number;
+  exitCode?: number;
+  logTail?: string[];
+  log?: string;
+}
+
+/** What stage activities heartbeat; `twinflow status` reads it from the pending activity. */
+export interface StageHeartbeat {
+  progress?: Progress;
+  [key: string]: Json | Progress | undefined;
+}
+
+export interface CacheLookupInput {
+  uses: string;
+  kindVersion: string;
+  inputs: JsonObject;
+  shellEnv: Record<string, string>;
+}
+
+export interface CacheLookupResult {
+  key: string;
+  hit?: { outputs: JsonObject; runId: string; stageId: string; createdAt: string };
+}

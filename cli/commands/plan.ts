@@ -1,0 +1,67 @@
+import { stageCacheKey } from '../../engine/cache-key.js';
+import { resolveInputs, type ExprContext } from '../../engine/expressions.js';
+import type { CompiledPipeline, CompiledStage, JsonObject } from '../../engine/types.js';
+import { StageCache } from '../../activities/cache.js';
+import { homeLayout } from '../../activities/home.js';
+import { table } from '../render.js';
+
+export type PlanVerdict = 'cached' | 'will run' | 'waits for people' | 'runs if condition holds';
+
+export interface PlannedStage {
+  id: string;
+  uses: string;
+  queue: string;
+  needs: string[];
+  /** Inputs with what is known resolved; unresolvable expressions stay as written. */
+  inputs: JsonObject;
+  verdict: PlanVerdict;
+  cacheKey?: string;
+}
+
+/**
+ * What `run` would do, stage by stage. A cacheable stage whose inputs are all known
+ * (params, or outputs of stages that are themselves cache hits) is looked up in the
+ * cache under `$TWINFLOW_HOME`, the same store the workers use.
+ */
+export async function planPipeline(p: CompiledPipeline, cache = new StageCache(homeLayout().cacheDir)): Promise<PlannedStage[]> {
+  const known: ExprContext['stages'] = {};
+  const planned: PlannedStage[] = [];
+  for (const id of p.order) {
+    const s = p.stages[id]!;
+    const resolved = tryResolve(s, { params: p.params, matrix: s.matrix, stages: known });
+    let verdict: PlanVerdict = s.handler === 'approval' ? 'waits for people' : 'will run';
+    let cacheKey: string | undefined;
+    if (resolved && s.cache && s.handler === 'activity') {
+      cacheKey = stageCacheKey({ uses: s.uses, kindVersion: s.kindVersion, inputs: resolved.with, shellEnv: resolved.shellEnv });
+      const hit = await cache.get(cacheKey);
+      if (hit) {
+        verdict = 'cached';
+        if (!s.matrix) known[s.key] = { outputs: hit.outputs };
+      }
+    }
+    if (s.if !== undefined && verdict !== 'cached') verdict = 'runs if condition holds';
+    planned.push({ id, uses: s.uses, queue: s.queue, needs: s.needs, inputs: resolved?.with ?? s.with, verdict, cacheKey });
+  }
+  return planned;
+}
+
+function tryResolve(s: CompiledStage, ctx: ExprContext) {
+  try {
+    return resolveInputs(s.with, ctx, s.shellFields);
+  } catch {
+    return undefined;
+  }
+}
+
+export async function planCommand(p: CompiledPipeline, opts: { json?: boolean }): Promise<void> {
+  const planned = await planPipeline(p);
+  if (opts.json) {
+    console.log(JSON.stringify({ pipeline: p.name, params: p.params, stages: planned }, null, 2));
+    return;
+  }
+  console.log(`pipeline ${p.name}: ${planned.length} stages in order (params ${JSON.stringify(p.params)})\n`);
+  const rows = planned.map((s, i) => [String(i + 1), s.id, s.uses, s.queue, s.needs.join(',') || '-', s.verdict]);
+  for (const line of table(['#', 'STAGE', 'KIND', 'QUEUE', 'NEEDS', 'PLAN'], rows)) console.log(line);
+  console.log('');
+  for (const s of planned) console.log(`${s.id}: ${JSON.stringify(s.inputs)}`);
+}

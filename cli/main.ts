@@ -1,0 +1,114 @@
+#!/usr/bin/env -S npx tsx
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { pipelineJsonSchema } from '../engine/schema.js';
+import { StageCache } from '../activities/cache.js';
+import { homeLayout } from '../activities/home.js';
+import { CliError } from './errors.js';
+import { collect, parseAssignments } from './values.js';
+import { compileOrExit, validateCommand } from './commands/validate.js';
+import { planCommand } from './commands/plan.js';
+import { cancelCommand, listCommand, logsCommand, runCommand, statusCommand } from './commands/runs.js';
+import { decideCommand } from './commands/decide.js';
+import { execCommand } from './commands/exec.js';
+import { demoCommand, devCommand } from './commands/server.js';
+
+const setOption = () => new Option('--set <key=value>', 'override a param (repeatable)').argParser(collect).default([]);
+const port = (value: string) => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 65535) throw new InvalidArgumentError('expected a port number');
+  return n;
+};
+
+export function buildProgram(): Command {
+  const program = new Command('twinflow')
+    .description('Declarative ML pipelines on Temporal: validate, plan, run, approve, retry only what failed.')
+    .option('--debug', 'show stack traces')
+    .showHelpAfterError()
+    .configureOutput({ outputError: (text, write) => write(text) });
+
+  program.command('validate').argument('<file>').description('check a pipeline; problems print as FILE:LINE:COL')
+    .addOption(setOption())
+    .action((file: string, o: { set: string[] }) => validateCommand(file, { set: parseAssignments(o.set, '--set') }));
+
+  program.command('plan').argument('<file>').description('the compiled DAG in order, with what is cached and what will run')
+    .addOption(setOption()).option('--json', 'machine-readable output')
+    .action((file: string, o: { set: string[]; json?: boolean }) => planCommand(compileOrExit(file, parseAssignments(o.set, '--set')), o));
+
+  program.command('run').argument('<file>').description('validate, then submit the pipeline; prints the run id')
+    .addOption(setOption()).option('--wait', 'follow the run until it ends').option('--json', 'print {"runId": ...}')
+    .option('--no-cache', 'run every stage even when its result is cached')
+    .action((file: string, o: { set: string[]; wait?: boolean; json?: boolean; cache: boolean }) =>
+      runCommand(compileOrExit(file, parseAssignments(o.set, '--set')), { wait: o.wait, json: o.json, noCache: !o.cache }));
+
+  program.command('status').argument('<run>').description('stage table of a run')
+    .option('--json', 'machine-readable output').option('--watch', 'follow until the run ends')
+    .action((run: string, o: { json?: boolean; watch?: boolean }) => statusCommand(run, o));
+
+  program.command('list').description('recent runs').option('--json').option('--limit <n>', 'most runs to list', (v) => Number(v), 20)
+    .action((o: { json?: boolean; limit: number }) => listCommand(o));
+
+  for (const kind of ['approve', 'reject', 'skip'] as const) {
+    program.command(kind).argument('<run>').argument('<stage>')
+      .description({ approve: 'approve a waiting approval stage', reject: 'reject a waiting approval stage (it fails)', skip: 'skip a failed or waiting stage' }[kind])
+      .option('--note <text>', kind === 'reject' ? 'why (required)' : 'a note kept in the run\'s history')
+      .option('--as <name>', 'who decides (default $TWINFLOW_USER or your login)')
+      .action(async (run: string, stage: string, o: { note?: string; as?: string }) => { await decideCommand(kind, run, stage, o); });
+  }
+
+  program.command('retry').argument('<run>').argument('<stage>').description('run a failed stage again, optionally with changed inputs')
+    .option('--set <key=value>', 'change one of the stage\'s `with` inputs (repeatable)', collect, [])
+    .option('--note <text>').option('--as <name>')
+    .action(async (run: string, stage: string, o: { set: string[]; note?: string; as?: string }) => {
+      await decideCommand('retry', run, stage, { ...o, set: parseAssignments(o.set, '--set') });
+    });
+
+  program.command('cancel').argument('<run>').description('cancel a run; running stages are killed')
+    .option('--no-wait', 'return without waiting for the run to stop')
+    .action((run: string, o: { wait: boolean }) => cancelCommand(run, o));
+
+  program.command('logs').argument('<run>').argument('<stage>').description('a stage\'s log (all attempts)')
+    .action((run: string, stage: string) => logsCommand(run, stage));
+
+  program.command('schema').description('JSON Schema of pipeline files, for editors')
+    .action(() => console.log(JSON.stringify(pipelineJsonSchema(), null, 2)));
+
+  program.command('exec').argument('<kind>').description('run one stage kind in this process, without a server')
+    .option('--with <key=value>', 'an input (repeatable)', collect, []).option('--json', 'print only the outputs as JSON')
+    .action((kind: string, o: { with: string[]; json?: boolean }) => execCommand(kind, parseAssignments(o.with, '--with'), o));
+
+  program.command('dev').description('embedded Temporal dev server + Web UI + a worker, until Ctrl-C')
+    .option('--port <n>', 'gRPC port', port, 7233).option('--ui-port <n>', 'Web UI port (default port+1000)', port)
+    .option('--headless', 'no Web UI')
+    .action((o: { port: number; uiPort?: number; headless?: boolean }) => devCommand(o));
+
+  program.command('demo').argument('[file]', 'pipeline to run', 'pipelines/example.yaml')
+    .description('run a pipeline end to end on a fresh embedded server (what `npm start` does)')
+    .option('--port <n>', 'gRPC port (default 7233, or a free one)', port).option('--runs <n>', 'how many times (the second shows cache hits)', (v) => Number(v), 2)
+    .action((file: string, o: { port?: number; runs: number }) => demoCommand(file, o));
+
+  program.command('cache').description('the stage cache under $TWINFLOW_HOME')
+    .command('clear').description('remove every cache entry')
+    .action(async () => console.log(`removed ${await new StageCache(homeLayout().cacheDir).clear()} cache entries`));
+
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    const debug = argv.includes('--debug');
+    if (err instanceof CliError) {
+      process.stderr.write(`error: ${err.message}\n${err.hint ? `hint: ${err.hint}\n` : ''}`);
+      if (debug) process.stderr.write(`${err.stack}\n`);
+      process.exitCode = err.exitCode;
+      return;
+    }
+    process.stderr.write(`error: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.stderr.write(debug ? `${(err as Error).stack}\n` : 'hint: run again with --debug for details\n');
+    process.exitCode = 1;
+  }
+}
+
+await main(process.argv);

@@ -1,0 +1,69 @@
+import type { Progress } from '../engine/types.js';
+import type { RunView, StageView } from './run-status.js';
+
+const ICONS: Record<string, string> = {
+  pending: '·', running: '▶', succeeded: '✓', cached: '≡', failed: '✗', waiting: '⏸', skipped: '↷',
+};
+
+export function progressBar(p: Progress, width = 20): string {
+  if (!p.total) return `${p.done}${p.unit ? ` ${p.unit}` : ''}${p.message ? ` ${p.message}` : ''}`;
+  const ratio = Math.max(0, Math.min(1, p.done / p.total));
+  const filled = Math.round(ratio * width);
+  const bar = '█'.repeat(filled) + '░'.repeat(width - filled);
+  return `${bar} ${Math.floor(ratio * 100)}% ${p.done}/${p.total}${p.message ? ` ${p.message}` : ''}`;
+}
+
+export function elapsed(from?: string, to?: string, now = Date.now()): string {
+  if (!from) return '';
+  const ms = (to ? Date.parse(to) : now) - Date.parse(from);
+  if (ms < 1000) return `${ms}ms`;
+  const s = Math.round(ms / 1000);
+  if (s < 60) return `${s}s`;
+  const m = Math.floor(s / 60);
+  return m < 60 ? `${m}m${String(s % 60).padStart(2, '0')}s` : `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
+}
+
+/** What a person should know about a stage, in one line. */
+export function stageDetail(s: StageView): string {
+  switch (s.state) {
+    case 'running':
+      return s.progress ? progressBar(s.progress) : '';
+    case 'waiting':
+      return `waits for approval${s.approvers?.length ? ` by ${s.approvers.join(' or ')}` : ''}${s.message ? `: ${s.message}` : ''}`;
+    case 'failed':
+      return `${firstLine(s.error?.message)} (retry or skip it)`;
+    case 'skipped':
+      return s.skippedReason ?? '';
+    case 'cached':
+      return s.cachedFrom ? `from ${s.cachedFrom.runId}` : 'cache hit';
+    case 'succeeded':
+      return s.approval ? `approved by ${s.approval.by}${s.approval.note ? `: ${s.approval.note}` : ''}` : outputsSummary(s);
+    default:
+      return '';
+  }
+}
+
+function outputsSummary(s: StageView): string {
+  const keys = Object.keys(s.outputs ?? {});
+  return keys.length ? `outputs: ${keys.join(', ')}` : '';
+}
+
+function firstLine(text?: string): string {
+  return (text ?? '').split('\n')[0] ?? '';
+}
+
+/** The stage table printed by `status`, `run --wait` and `status --watch`. */
+export function renderRun(run: RunView, now = Date.now()): string {
+  const head = `run ${run.runId}  pipeline ${run.pipeline}  state ${run.state.toUpperCase()}  ${elapsed(run.startedAt, run.endedAt, now)}`;
+  const rows = run.order.map((id) => {
+    const s = run.stages[id]!;
+    return [`${ICONS[s.state] ?? '?'} ${id}`, s.state, s.uses, s.queue, elapsed(s.startedAt, s.endedAt, now), s.attempts ? String(s.attempts) : '', stageDetail(s)];
+  });
+  return [head, '', ...table(['STAGE', 'STATE', 'KIND', 'QUEUE', 'TIME', 'TRIES', 'DETAIL'], rows)].join('\n');
+}
+
+export function table(header: string[], rows: string[][]): string[] {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd();
+  return [line(header), ...rows.map(line)];
+}

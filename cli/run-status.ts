@@ -1,0 +1,85 @@
+import { defaultPayloadConverter } from '@temporalio/common';
+import type { WorkflowExecutionDescription } from '@temporalio/client';
+import type { Progress, RunState } from '../engine/types.js';
+import { statusQuery, type RunStatus, type StageStatus } from '../workflows/messages.js';
+import type { StageHeartbeat } from '../activities/stage-io.js';
+import { CliError } from './errors.js';
+import { runHandle, type Session } from './client.js';
+
+export interface StageView extends StageStatus {
+  progress?: Progress;
+}
+
+export interface RunView extends Omit<RunStatus, 'stages'> {
+  stages: Record<string, StageView>;
+  /** Temporal's own status of the execution (RUNNING, COMPLETED, TERMINATED, ...). */
+  temporalStatus: string;
+}
+
+const QUERY_DEADLINE_MS = 10_000;
+
+/**
+ * A run's state: from the interpreter's query while it runs (plus progress from the
+ * heartbeats of its pending activities), from its result once it has ended.
+ */
+export async function fetchRun(session: Session, runId: string): Promise<RunView> {
+  const handle = await runHandle(session, runId);
+  const desc = await handle.describe();
+  const temporalStatus = desc.status.name;
+  let status: RunStatus;
+  if (temporalStatus === 'COMPLETED') {
+    status = await handle.result();
+  } else if (temporalStatus === 'RUNNING') {
+    status = await queryStatus(session, runId, () => handle.query(statusQuery));
+  } else {
+    return endedAbnormally(desc, runId, temporalStatus);
+  }
+  return { ...status, stages: withProgress(status.stages, desc), temporalStatus };
+}
+
+async function queryStatus(session: Session, runId: string, query: () => Promise<RunStatus>): Promise<RunStatus> {
+  try {
+    return await session.client.connection.withDeadline(Date.now() + QUERY_DEADLINE_MS, query);
+  } catch (err) {
+    const message = (err as Error).message ?? String(err);
+    if (/deadline|timeout|no poller|not.*poll/i.test(message)) {
+      throw new CliError(
+        `run ${runId} did not answer its status query: no worker is serving the twinflow queue`,
+        'start one with `npx twinflow dev` (embedded) or `npx tsx worker.ts`',
+      );
+    }
+    throw err;
+  }
+}
+
+function endedAbnormally(desc: WorkflowExecutionDescription, runId: string, temporalStatus: string): RunView {
+  const state: RunState = temporalStatus === 'CANCELLED' ? 'cancelled' : 'failed';
+  return {
+    runId,
+    pipeline: String(desc.memo?.pipeline ?? desc.type),
+    state,
+    startedAt: desc.startTime.toISOString(),
+    endedAt: desc.closeTime?.toISOString(),
+    order: [],
+    stages: {},
+    params: {},
+    generation: 0,
+    temporalStatus,
+  };
+}
+
+function withProgress(stages: Record<string, StageStatus>, desc: WorkflowExecutionDescription): Record<string, StageView> {
+  const views: Record<string, StageView> = { ...stages };
+  for (const pending of desc.raw.pendingActivities ?? []) {
+    const stageId = (pending.activityId ?? '').replace(/#\d+$/, '');
+    const payload = pending.heartbeatDetails?.payloads?.[0];
+    if (!views[stageId] || !payload) continue;
+    try {
+      const beat = defaultPayloadConverter.fromPayload<StageHeartbeat>(payload);
+      if (beat?.progress) views[stageId] = { ...views[stageId]!, progress: beat.progress };
+    } catch {
+      // Progress is a nicety; an undecodable heartbeat leaves the row without a bar.
+    }
+  }
+  return views;
+}

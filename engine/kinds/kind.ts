@@ -1,0 +1,28 @@
+import type { z } from 'zod';
+import type { StageHandler } from '../types.js';
+
+/**
+ * A stage kind: what `uses:` names. The engine validates `with` against `with` before
+ * anything is submitted, and the activity validates resolved inputs again at run time.
+ */
+export interface StageKind {
+  /** The `uses:` name, `family/name`. */
+  uses: string;
+  /** Part of every cache key: bump it when the kind's outputs change for the same inputs. */
+  version: string;
+  /** One line for `twinflow kinds` and the JSON Schema. */
+  description: string;
+  with: z.ZodObject;
+  outputs: z.ZodType;
+  /** Task queue used when the stage names none. @default 'cpu' */
+  defaultQueue: string;
+  /** Whether a stage of this kind is cached when it does not say `cache:`. */
+  cacheByDefault: boolean;
+  handler: StageHandler;
+  /** Activity type name, for `handler: 'activity'`. */
+  activity?: string;
+  /** `with` fields whose expressions become shell variables (see core/shell). */
+  shellFields?: string[];
+  /** Default `timeout` for this kind, in ms. */
+  defaultTimeoutMs?: number;
+}

@@ -1,0 +1,112 @@
+#!/usr/bin/env -S npx tsx
+/**
+ * A twinflow worker. Run one per host:
+ *   tsx worker.ts                      # interpreter workflows + the cpu queue
+ *   tsx worker.ts --queue gpu --no-workflows --concurrency 8   # a GPU host with 8 GPUs
+ * It connects to TEMPORAL_ADDRESS (default 127.0.0.1:7233) in TEMPORAL_NAMESPACE.
+ */
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Command, InvalidArgumentError } from 'commander';
+import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { createActivities } from './activities/index.js';
+import { homeLayout, type HomeLayout } from './activities/home.js';
+import { CONTROL_QUEUE } from './workflows/messages.js';
+import { activityQueue } from './workflows/pipeline.js';
+import { temporalAddress, temporalNamespace } from './cli/connection.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+
+export interface WorkerSetup {
+  connection: NativeConnection;
+  namespace?: string;
+  /** Queues whose stages this worker runs. @default ['cpu'] */
+  queues?: string[];
+  /** Most stage activities at once, per queue. @default 4 */
+  concurrency?: number;
+  /** Also run interpreter workflows (one host or more must). @default true */
+  workflows?: boolean;
+  home?: HomeLayout;
+  /** A prebuilt workflow bundle; saves the seconds webpack takes at each start. */
+  workflowBundle?: WorkflowBundleWithSourceMap;
+  identity?: string;
+}
+
+/** Bundles the interpreter once; tests and `twinflow dev` reuse the result. */
+export function bundleWorkflows(): Promise<WorkflowBundleWithSourceMap> {
+  return bundleWorkflowCode({ workflowsPath: path.join(here, 'workflows', 'index.ts'), logger: quietBundlerLogger });
+}
+
+export async function createWorkers(setup: WorkerSetup): Promise<Worker[]> {
+  const activities = createActivities({ home: setup.home ?? homeLayout() });
+  const namespace = setup.namespace ?? temporalNamespace();
+  const common = {
+    connection: setup.connection,
+    namespace,
+    identity: setup.identity,
+    // Cancellation reaches an activity only with a heartbeat response; keep that quick.
+    maxHeartbeatThrottleInterval: '2 seconds',
+    shutdownGraceTime: '10 seconds',
+  } as const;
+  const workers: Worker[] = [];
+  if (setup.workflows ?? true) {
+    workers.push(await Worker.create({
+      ...common,
+      taskQueue: CONTROL_QUEUE,
+      ...(setup.workflowBundle ? { workflowBundle: setup.workflowBundle } : { workflowsPath: path.join(here, 'workflows', 'index.ts') }),
+      activities: { lookupCache: activities.lookupCache },
+      enableNonLocalActivities: false,
+    }));
+  }
+  for (const queue of setup.queues ?? ['cpu']) {
+    workers.push(await Worker.create({
+      ...common,
+      taskQueue: activityQueue(queue),
+      activities,
+      maxConcurrentActivityTaskExecutions: setup.concurrency ?? 4,
+    }));
+  }
+  return workers;
+}
+
+/** Runs workers until one fails or they are shut down (SIGINT/SIGTERM shut them down). */
+export async function runWorkers(workers: Worker[]): Promise<void> {
+  await Promise.all(workers.map((w) => w.run()));
+}
+
+const quietBundlerLogger = {
+  log: () => undefined, trace: () => undefined, debug: () => undefined, info: () => undefined,
+  warn: (message: string) => console.warn(message), error: (message: string) => console.error(message),
+};
+
+async function main(argv: string[]): Promise<void> {
+  const program = new Command('worker.ts')
+    .description('Run twinflow stages (and interpreter workflows) on this host.')
+    .option('--queue <name...>', 'queues to serve (cpu, gpu or any name)', ['cpu'])
+    .option('--concurrency <n>', 'most stage activities at once per queue', positiveInt, 4)
+    .option('--no-workflows', 'do not run interpreter workflows on this host')
+    .parse(argv);
+  const opts = program.opts<{ queue: string[]; concurrency: number; workflows: boolean }>();
+  const address = temporalAddress();
+  const connection = await NativeConnection.connect({ address });
+  const workers = await createWorkers({ connection, queues: opts.queue, concurrency: opts.concurrency, workflows: opts.workflows });
+  console.log(`twinflow worker on ${address}: queues ${opts.queue.join(', ')}${opts.workflows ? ' + workflows' : ''} (pid ${process.pid})`);
+  try {
+    await runWorkers(workers);
+  } finally {
+    await connection.close();
+  }
+}
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a whole number of at least 1');
+  return n;
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
+  main(process.argv).catch((err: unknown) => {
+    console.error(`worker: ${err instanceof Error ? err.message : String(err)}`);
+    process.exit(1);
+  });
+}

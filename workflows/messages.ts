@@ -1,0 +1,101 @@
+import { defineQuery, defineUpdate } from '@temporalio/workflow';
+import type { CompiledPipeline, Json, JsonObject, RunState, StageState } from '../engine/types.js';
+
+/** Control task queue: interpreter workflows and their cache lookups run here. */
+export const CONTROL_QUEUE = 'twinflow';
+export const INTERPRETER_WORKFLOW = 'pipelineWorkflow';
+/** Search attributes the dev server registers, shown in the Temporal Web UI. */
+export const SEARCH_ATTRIBUTES = { pipeline: 'TwinflowPipeline', state: 'TwinflowState' } as const;
+
+export interface RunOptions {
+  /** Skip cache lookups (results are still written). @default false */
+  noCache?: boolean;
+  /** Whether the search attributes above exist on the server. @default false */
+  searchAttributes?: boolean;
+  /** Continue as new once history passes this many events (Temporal's own suggestion applies too). */
+  maxHistoryEvents?: number;
+}
+
+/** What one stage went through, in order: decisions by people and recoveries. */
+export interface StageEvent {
+  at: string;
+  event: 'approved' | 'rejected' | 'retry' | 'skip' | 'worker-lost' | 'failed' | 'cache-hit';
+  by?: string;
+  note?: string;
+  set?: JsonObject;
+}
+
+export interface ApprovalRecord {
+  decision: 'approved' | 'rejected';
+  by: string;
+  at: string;
+  note?: string;
+}
+
+export interface StageError {
+  message: string;
+  type?: string;
+  exitCode?: number;
+  logTail?: string[];
+}
+
+export interface StageStatus {
+  state: StageState;
+  uses: string;
+  queue: string;
+  needs: string[];
+  /** Activity attempts across every try, including retries a person asked for. */
+  attempts: number;
+  startedAt?: string;
+  endedAt?: string;
+  outputs?: JsonObject;
+  error?: StageError;
+  approval?: ApprovalRecord;
+  /** What a waiting stage waits for. */
+  waitingFor?: 'approval';
+  message?: string;
+  approvers?: string[];
+  cacheKey?: string;
+  cachedFrom?: { runId: string; stageId: string };
+  skippedReason?: string;
+  /** Input overrides from `twinflow retry --set`, applied on top of `with`. */
+  overrides?: JsonObject;
+  log?: string;
+  events: StageEvent[];
+}
+
+export interface RunStatus {
+  runId: string;
+  pipeline: string;
+  state: RunState;
+  startedAt: string;
+  endedAt?: string;
+  order: string[];
+  stages: Record<string, StageStatus>;
+  params: JsonObject;
+  /** Times this run continued as new to keep its history small. */
+  generation: number;
+}
+
+export interface PipelineInput {
+  pipeline: CompiledPipeline;
+  options?: RunOptions;
+  /** State carried across continue-as-new. */
+  carried?: { stages: Record<string, StageStatus>; startedAt: string; generation: number };
+}
+
+export interface DecisionArgs {
+  stage: string;
+  by: string;
+  note?: string;
+}
+
+export interface RetryArgs extends DecisionArgs {
+  set?: Record<string, Json>;
+}
+
+export const statusQuery = defineQuery<RunStatus>('status');
+export const approveUpdate = defineUpdate<StageStatus, [DecisionArgs]>('approve');
+export const rejectUpdate = defineUpdate<StageStatus, [DecisionArgs]>('reject');
+export const retryUpdate = defineUpdate<StageStatus, [RetryArgs]>('retry');
+export const skipUpdate = defineUpdate<StageStatus, [DecisionArgs]>('skip');

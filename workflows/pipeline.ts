@@ -1,0 +1,353 @@
+import {
+  ActivityCancellationType,
+  ActivityFailure,
+  ApplicationFailure,
+  CancellationScope,
+  TimeoutFailure,
+  allHandlersFinished,
+  condition,
+  continueAsNew,
+  isCancellation,
+  proxyActivities,
+  proxyLocalActivities,
+  setHandler,
+  workflowInfo,
+} from '@temporalio/workflow';
+import { TimeoutType } from '@temporalio/common';
+import type { Activities, StageActivity } from '../activities/index.js';
+import type { StageActivityInput, StageFailureDetails } from '../activities/stage-io.js';
+import { evaluateCondition, references, resolveInputs, type ExprContext } from '../engine/expressions.js';
+import type { CompiledPipeline, CompiledStage, RunState } from '../engine/types.js';
+import {
+  approveUpdate,
+  rejectUpdate,
+  retryUpdate,
+  skipUpdate,
+  statusQuery,
+  type PipelineInput,
+  type RunOptions,
+  type RetryArgs,
+  type RunStatus,
+  type StageError,
+  type StageStatus,
+} from './messages.js';
+import { upsertRunState } from './search-attributes.js';
+import { checkDecision } from './decisions.js';
+
+/** A worker that vanished mid-stage is replaced this many times before the stage counts as failed. */
+const MAX_WORKER_LOSSES = 10;
+const NON_RETRYABLE = ['InvalidStageInput', 'OutputsTooLarge'];
+
+const { lookupCache } = proxyLocalActivities<Activities>({
+  startToCloseTimeout: '1 minute',
+  retry: { maximumAttempts: 5 },
+});
+
+/** Task queue of a stage's activity; prefixed so twinflow's queues never collide with others on a shared cluster. */
+export function activityQueue(queue: string): string {
+  return `twinflow-${queue}`;
+}
+
+const now = () => new Date().toISOString();
+const isDone = (s: StageStatus) => s.state === 'succeeded' || s.state === 'cached' || s.state === 'skipped';
+
+/**
+ * The pipeline interpreter: one workflow per run. It starts every stage whose needs are
+ * done (up to `maxParallel`), records each stage's state, and never fails the run when a
+ * stage fails: the stage waits for `retry`, `skip` or a cancel of the run, while
+ * independent branches go on.
+ */
+export async function pipelineWorkflow(input: PipelineInput): Promise<RunStatus> {
+  return new Interpreter(input).execute();
+}
+
+class Interpreter {
+  private readonly p: CompiledPipeline;
+  private readonly options: RunOptions;
+  private readonly stages: Record<string, StageStatus>;
+  private readonly running = new Map<string, Promise<void>>();
+  private readonly tries: Record<string, number> = {};
+  private readonly startedAt: string;
+  private readonly generation: number;
+  private endedAt?: string;
+  private cancelled = false;
+  private changed = true;
+
+  constructor(private readonly input: PipelineInput) {
+    this.p = input.pipeline;
+    this.options = input.options ?? {};
+    this.startedAt = input.carried?.startedAt ?? now();
+    this.generation = input.carried?.generation ?? 0;
+    this.stages = input.carried?.stages ?? initialStages(this.p);
+  }
+
+  async execute(): Promise<RunStatus> {
+    this.registerHandlers();
+    try {
+      for (;;) {
+        this.changed = false;
+        this.startReadyStages();
+        this.publishState();
+        if (this.running.size === 0 && this.state() === 'succeeded') break;
+        if (this.running.size === 0 && this.historyIsLong()) await this.continueAsNew();
+        await condition(() => this.changed);
+      }
+    } catch (err) {
+      if (!isCancellation(err)) throw err;
+      this.cancelled = true;
+      // Running activities were asked to stop; wait until their process groups are gone.
+      await CancellationScope.nonCancellable(() => Promise.allSettled(this.running.values()));
+    }
+    this.endedAt = now();
+    this.publishState();
+    await condition(allHandlersFinished);
+    return this.status();
+  }
+
+  private published?: RunState;
+
+  private publishState(): void {
+    const state = this.state();
+    if (!this.options.searchAttributes || state === this.published) return;
+    this.published = state;
+    upsertRunState(state);
+  }
+
+  private state(): RunState {
+    if (this.cancelled) return 'cancelled';
+    const all = Object.values(this.stages);
+    if (all.every(isDone)) return 'succeeded';
+    if (all.some((s) => s.state === 'failed' || s.state === 'waiting')) return 'waiting';
+    return 'running';
+  }
+
+  private status(): RunStatus {
+    return {
+      runId: workflowInfo().workflowId,
+      pipeline: this.p.name,
+      state: this.state(),
+      startedAt: this.startedAt,
+      endedAt: this.endedAt,
+      order: this.p.order,
+      stages: this.stages,
+      params: this.p.params,
+      generation: this.generation,
+    };
+  }
+
+  private startReadyStages(): void {
+    for (const id of this.p.order) {
+      if (this.running.size >= this.p.maxParallel) return;
+      const rec = this.stages[id]!;
+      const spec = this.p.stages[id]!;
+      if (rec.state !== 'pending' || !spec.needs.every((n) => isDone(this.stages[n]!))) continue;
+      const reason = this.skipReason(spec);
+      if (reason) {
+        Object.assign(rec, { state: 'skipped', skippedReason: reason, endedAt: now() });
+        this.changed = true;
+        continue;
+      }
+      rec.state = 'running';
+      this.running.set(id, this.runStage(spec, rec).finally(() => {
+        this.running.delete(id);
+        this.changed = true;
+      }));
+    }
+  }
+
+  /** Why a ready stage must not run: its `if` is false, or it uses outputs of a skipped stage. */
+  private skipReason(spec: CompiledStage): string | undefined {
+    const used = references([spec.with, spec.if === undefined ? '' : `${'${{'} ${spec.if} }}`]).filter((r) => r.kind === 'stages').map((r) => r.name);
+    const skipped = used.find((key) => this.stages[key]?.state === 'skipped');
+    if (skipped) return `its inputs use outputs of skipped stage ${skipped}`;
+    if (spec.if === undefined) return undefined;
+    try {
+      return evaluateCondition(spec.if, this.exprContext(spec)) ? undefined : `condition is false: ${spec.if}`;
+    } catch {
+      return undefined; // runStage reports the broken condition as the stage's error
+    }
+  }
+
+  private exprContext(spec: CompiledStage): ExprContext {
+    const stages: ExprContext['stages'] = {};
+    for (const [id, rec] of Object.entries(this.stages)) {
+      const s = this.p.stages[id]!;
+      if (s.matrix) continue;
+      stages[s.key] = { outputs: rec.outputs, skipped: rec.state === 'skipped' };
+    }
+    return { params: this.p.params, matrix: spec.matrix, stages };
+  }
+
+  private async runStage(spec: CompiledStage, rec: StageStatus): Promise<void> {
+    Object.assign(rec, { startedAt: now(), endedAt: undefined, error: undefined, outputs: undefined });
+    let resolved: ReturnType<typeof resolveInputs>;
+    try {
+      if (spec.if !== undefined) evaluateCondition(spec.if, this.exprContext(spec));
+      resolved = resolveInputs({ ...spec.with, ...rec.overrides }, this.exprContext(spec), spec.shellFields);
+    } catch (err) {
+      return this.fail(rec, { message: `cannot resolve inputs: ${(err as Error).message}`, type: 'InputError' });
+    }
+    if (spec.handler === 'approval') {
+      const { message, approvers } = resolved.with as { message?: string; approvers?: string[] };
+      Object.assign(rec, { state: 'waiting', waitingFor: 'approval', message, approvers });
+      return;
+    }
+    const call: StageActivityInput = {
+      runId: workflowInfo().workflowId,
+      stageId: spec.id,
+      uses: spec.uses,
+      kindVersion: spec.kindVersion,
+      with: resolved.with,
+      shellEnv: resolved.shellEnv,
+    };
+    try {
+      if (spec.cache && (await this.useCache(call, rec))) return;
+      await this.runActivity(spec, rec, call);
+    } catch (err) {
+      if (isCancellation(err)) return this.fail(rec, { message: 'cancelled with the run', type: 'Cancelled' });
+      return this.fail(rec, describeFailure(err));
+    }
+  }
+
+  /** Looks the stage up in the cache; true when it was a hit and the stage is done. */
+  private async useCache(call: StageActivityInput, rec: StageStatus): Promise<boolean> {
+    const found = await lookupCache({ uses: call.uses, kindVersion: call.kindVersion, inputs: call.with, shellEnv: call.shellEnv });
+    call.cacheKey = found.key;
+    rec.cacheKey = found.key;
+    if (!found.hit || this.options.noCache) return false;
+    Object.assign(rec, {
+      state: 'cached',
+      outputs: found.hit.outputs,
+      cachedFrom: { runId: found.hit.runId, stageId: found.hit.stageId },
+      endedAt: now(),
+    });
+    rec.events.push({ at: now(), event: 'cache-hit' });
+    return true;
+  }
+
+  private async runActivity(spec: CompiledStage, rec: StageStatus, call: StageActivityInput): Promise<void> {
+    for (let lost = 0; ; lost++) {
+      try {
+        const result = await this.activity(spec)(call);
+        rec.attempts += result.attempt;
+        Object.assign(rec, { state: 'succeeded', outputs: result.outputs, log: result.log, endedAt: now() });
+        return;
+      } catch (err) {
+        if (!isWorkerLost(err) || lost >= MAX_WORKER_LOSSES) throw err;
+        // Heartbeats stopped: the worker died. Run the stage again on whichever worker is alive.
+        rec.attempts += 1;
+        rec.events.push({ at: now(), event: 'worker-lost', note: 'no heartbeat; rescheduled' });
+      }
+    }
+  }
+
+  private activity(spec: CompiledStage): StageActivity {
+    const attempt = (this.tries[spec.id] = (this.tries[spec.id] ?? 0) + 1);
+    const proxies = proxyActivities<Record<string, StageActivity>>({
+      activityId: `${spec.id}#${attempt}`,
+      taskQueue: activityQueue(spec.queue),
+      startToCloseTimeout: spec.timeoutMs,
+      heartbeatTimeout: spec.heartbeatMs,
+      cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+      retry: {
+        maximumAttempts: spec.retry.attempts,
+        initialInterval: spec.retry.backoffMs,
+        maximumInterval: spec.retry.maxBackoffMs,
+        backoffCoefficient: 2,
+        nonRetryableErrorTypes: NON_RETRYABLE,
+      },
+    });
+    return proxies[spec.activity]!;
+  }
+
+  private fail(rec: StageStatus, error: StageError & { attempts?: number }): void {
+    const { attempts, ...rest } = error;
+    rec.attempts += attempts ?? 0;
+    Object.assign(rec, { state: 'failed', error: rest, endedAt: now() });
+    rec.events.push({ at: now(), event: 'failed', note: rest.message.split('\n')[0] });
+  }
+
+  private historyIsLong(): boolean {
+    const info = workflowInfo();
+    const limit = this.options.maxHistoryEvents;
+    return info.continueAsNewSuggested || (limit !== undefined && info.historyLength > limit);
+  }
+
+  private async continueAsNew(): Promise<never> {
+    await condition(allHandlersFinished);
+    return continueAsNew<typeof pipelineWorkflow>({
+      pipeline: this.p,
+      options: this.options,
+      carried: { stages: this.stages, startedAt: this.startedAt, generation: this.generation + 1 },
+    });
+  }
+
+  private registerHandlers(): void {
+    setHandler(statusQuery, () => this.status());
+    const decide = <A extends RetryArgs>(check: (rec: StageStatus, spec: CompiledStage, args: A) => void, apply: (rec: StageStatus, args: A) => void) => ({
+      validator: (args: A) => check(this.stages[args.stage]!, this.p.stages[args.stage]!, args),
+      handler: (args: A) => {
+        apply(this.stages[args.stage]!, args);
+        this.changed = true;
+        return this.stages[args.stage]!;
+      },
+    });
+    const known = (stage: string) => {
+      if (!this.p.stages[stage]) throw new Error(`unknown stage ${stage}; stages: ${this.p.order.join(', ')}`);
+      if (this.cancelled || this.endedAt) throw new Error('the run has ended');
+    };
+    for (const [def, kind] of [[approveUpdate, 'approve'], [rejectUpdate, 'reject'], [retryUpdate, 'retry'], [skipUpdate, 'skip']] as const) {
+      const { validator, handler } = decide(
+        (rec, spec, args) => { known(args.stage); checkDecision(kind, rec, spec, args); },
+        (rec, args) => applyDecision(kind, rec, args),
+      );
+      setHandler(def as typeof retryUpdate, handler, { validator });
+    }
+  }
+}
+
+function applyDecision(kind: 'approve' | 'reject' | 'retry' | 'skip', rec: StageStatus, args: { by: string; note?: string; set?: Record<string, unknown> }): void {
+  const at = now();
+  const { by, note } = args;
+  if (kind === 'approve') {
+    rec.approval = { decision: 'approved', by, at, note };
+    Object.assign(rec, { state: 'succeeded', waitingFor: undefined, endedAt: at, outputs: { approved: true, by, at, ...(note ? { note } : {}) } });
+    rec.events.push({ at, event: 'approved', by, note });
+  } else if (kind === 'reject') {
+    rec.approval = { decision: 'rejected', by, at, note };
+    Object.assign(rec, { state: 'failed', waitingFor: undefined, endedAt: at, error: { message: `rejected by ${by}: ${note ?? ''}`, type: 'Rejected' } });
+    rec.events.push({ at, event: 'rejected', by, note });
+  } else if (kind === 'retry') {
+    const set = args.set as StageStatus['overrides'];
+    Object.assign(rec, { state: 'pending', error: undefined, waitingFor: undefined, overrides: { ...rec.overrides, ...set } });
+    rec.events.push({ at, event: 'retry', by, note, ...(set && Object.keys(set).length ? { set } : {}) });
+  } else {
+    Object.assign(rec, { state: 'skipped', waitingFor: undefined, endedAt: at, skippedReason: `skipped by ${by}${note ? `: ${note}` : ''}` });
+    rec.events.push({ at, event: 'skip', by, note });
+  }
+}
+
+function initialStages(p: CompiledPipeline): Record<string, StageStatus> {
+  const stages: Record<string, StageStatus> = {};
+  for (const id of p.order) {
+    const s = p.stages[id]!;
+    stages[id] = { state: 'pending', uses: s.uses, queue: s.queue, needs: s.needs, attempts: 0, events: [] };
+  }
+  return stages;
+}
+
+function isWorkerLost(err: unknown): boolean {
+  return err instanceof ActivityFailure && err.cause instanceof TimeoutFailure && err.cause.timeoutType === TimeoutType.HEARTBEAT;
+}
+
+function describeFailure(err: unknown): StageError & { attempts?: number } {
+  const cause = err instanceof ActivityFailure ? err.cause : err;
+  if (cause instanceof ApplicationFailure) {
+    const details = cause.details?.[0] as StageFailureDetails | undefined;
+    return { message: cause.message, type: cause.type ?? undefined, exitCode: details?.exitCode, logTail: details?.logTail, attempts: details?.attempt ?? 1 };
+  }
+  if (cause instanceof TimeoutFailure) {
+    return { message: `timed out (${cause.timeoutType})`, type: 'Timeout', attempts: 1 };
+  }
+  return { message: cause instanceof Error ? cause.message : String(cause), type: 'Error', attempts: 1 };
+}
