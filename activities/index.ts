@@ -1,4 +1,5 @@
 import { stageCacheKey } from '../engine/cache-key.js';
+import type { JsonObject } from '../engine/types.js';
 import { StageCache } from './cache.js';
 import { homeLayout, type HomeLayout } from './home.js';
 import { Context } from '@temporalio/activity';
@@ -54,7 +55,7 @@ export function createActivities(deps: ActivityDeps = {}) {
       return { key, hit: { outputs: entry.outputs, runId: entry.runId, stageId: entry.stageId, createdAt: entry.createdAt } };
     },
     runShell: cached(createShellActivity(home)),
-    noop: cached(async (input) => ({ outputs: parseInputs(noopInputs, input).outputs ?? {}, attempt: Context.current().info.attempt })),
+    noop: cached(async (input) => ({ outputs: (parseInputs(noopInputs, input).outputs ?? {}) as JsonObject, attempt: Context.current().info.attempt })),
   };
 }
 

@@ -5,10 +5,12 @@ import { bundleWorkflows } from '../worker.js';
 export default async function setup(project: TestProject): Promise<void> {
   const bundle = await bundleWorkflows();
   project.provide('workflowBundleCode', bundle.code);
+  project.provide('workflowBundleSourceMap', bundle.sourceMap);
 }
 
 declare module 'vitest' {
   export interface ProvidedContext {
     workflowBundleCode: string;
+    workflowBundleSourceMap: string;
   }
 }

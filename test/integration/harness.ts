@@ -31,7 +31,7 @@ export interface Harness {
 }
 
 export function workflowBundle() {
-  return { code: inject('workflowBundleCode') };
+  return { code: inject('workflowBundleCode'), sourceMap: inject('workflowBundleSourceMap') };
 }
 
 /** A real Temporal dev server (from the project's venv), a temporary TWINFLOW_HOME and a cpu worker. */
@@ -90,11 +90,4 @@ export function summary(s?: RunStatus): Record<string, string> | undefined {
   return Object.fromEntries(Object.entries(s.stages).map(([id, st]) => [id, st.state + (st.error ? ` (${st.error.message.split('\n')[0]})` : '')]));
 }
 
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+export { isAlive } from '../support/processes.js';

@@ -173,7 +173,7 @@ stages:
     const done = await h.result(runId);
     expect(done.state).toBe('cancelled');
     expect(done.stages.after!.state).toBe('pending');
-    expect(isAlive(pid)).toBe(false);
+    await expect.poll(() => isAlive(pid), { timeout: 5_000 }).toBe(false);
   });
 
   it('serves a second identical run from the cache and never caches a failure', async () => {

@@ -6,9 +6,10 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { ApplicationFailure } from '@temporalio/common';
 import { createActivities } from '../../activities/index.js';
 import { homeLayout, type HomeLayout } from '../../activities/home.js';
-import type { StageActivityInput } from '../../activities/stage-io.js';
+import type { CacheLookupResult, StageActivityInput, StageActivityResult } from '../../activities/stage-io.js';
 import { resolveInputs } from '../../engine/expressions.js';
 import { stageCacheKey } from '../../engine/cache-key.js';
+import { isAlive } from '../support/processes.js';
 
 let home: HomeLayout;
 let acts: ReturnType<typeof createActivities>;
@@ -22,7 +23,11 @@ function input(run: string, extra: Partial<StageActivityInput> = {}): StageActiv
   return { runId: 'r1', stageId: 's1', uses: 'core/shell', kindVersion: '1', with: { run }, shellEnv: {}, ...extra };
 }
 
-const exec = (i: StageActivityInput) => new MockActivityEnvironment({ attempt: 1 }).run(acts.runShell, i);
+const exec = (i: StageActivityInput): Promise<StageActivityResult> => new MockActivityEnvironment({ attempt: 1 }).run(acts.runShell, i) as Promise<StageActivityResult>;
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+const failure = (p: Promise<unknown>): Promise<any> => p.catch((e: unknown) => e);
+const lookup = (run: string) =>
+  new MockActivityEnvironment().run(acts.lookupCache, { uses: 'core/shell', kindVersion: '1', inputs: { run }, shellEnv: {} }) as Promise<CacheLookupResult>;
 
 describe('core/shell activity', () => {
   it('takes the last stdout line as outputs when it is a JSON object', async () => {
@@ -69,7 +74,7 @@ describe('core/shell activity', () => {
   });
 
   it('rejects inputs that do not fit core/shell without retrying', async () => {
-    const err = await exec({ ...input('x'), with: { run: 'echo', bogus: 1 } }).catch((e) => e);
+    const err = await failure(exec({ ...input('x'), with: { run: 'echo', bogus: 1 } }));
     expect(err.type).toBe('InvalidStageInput');
     expect(err.nonRetryable).toBe(true);
     expect(err.message).toContain('bogus');
@@ -94,17 +99,17 @@ describe('core/shell activity', () => {
     }
     env.cancel();
     await expect(running).rejects.toThrow();
-    await expect.poll(() => { try { process.kill(pid, 0); return true; } catch { return false; } }).toBe(false);
+    await expect.poll(() => isAlive(pid), { timeout: 5_000 }).toBe(false);
   });
 
   it('writes a cache entry only when a cacheable stage succeeds', async () => {
     const ok = input('echo \'{"v": 1}\'', { cacheKey: stageCacheKey({ uses: 'core/shell', kindVersion: '1', inputs: { run: 'ok' }, shellEnv: {} }) });
     await exec(ok);
-    const hit = await new MockActivityEnvironment().run(acts.lookupCache, { uses: 'core/shell', kindVersion: '1', inputs: { run: 'ok' }, shellEnv: {} });
+    const hit = await lookup('ok');
     expect(hit.hit?.outputs).toEqual({ v: 1 });
     const badKey = stageCacheKey({ uses: 'core/shell', kindVersion: '1', inputs: { run: 'bad' }, shellEnv: {} });
     await exec(input('exit 1', { cacheKey: badKey })).catch(() => undefined);
-    const miss = await new MockActivityEnvironment().run(acts.lookupCache, { uses: 'core/shell', kindVersion: '1', inputs: { run: 'bad' }, shellEnv: {} });
+    const miss = await lookup('bad');
     expect(miss.hit).toBeUndefined();
   });
 });
