@@ -43,7 +43,7 @@ export async function createWorkers(setup: WorkerSetup): Promise<Worker[]> {
   const common = {
     connection: setup.connection,
     namespace,
-    identity: setup.identity,
+    ...(setup.identity ? { identity: setup.identity } : {}),
     // Cancellation reaches an activity only with a heartbeat response; keep that quick.
     maxHeartbeatThrottleInterval: '2 seconds',
     shutdownGraceTime: '10 seconds',

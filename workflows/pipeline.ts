@@ -86,22 +86,26 @@ class Interpreter {
     try {
       for (;;) {
         this.changed = false;
-        this.startReadyStages();
+        // With a long history, start nothing new: let running stages finish, then continue as new.
+        const draining = this.historyIsLong();
+        if (!draining) this.startReadyStages();
         this.publishState();
         if (this.running.size === 0 && this.state() === 'succeeded') break;
-        if (this.running.size === 0 && this.historyIsLong()) await this.continueAsNew();
+        if (this.running.size === 0 && draining) await this.continueAsNew();
         await condition(() => this.changed);
       }
     } catch (err) {
       if (!isCancellation(err)) throw err;
       this.cancelled = true;
-      // Running activities were asked to stop; wait until their process groups are gone.
-      await CancellationScope.nonCancellable(() => Promise.allSettled(this.running.values()));
     }
-    this.endedAt = now();
-    this.publishState();
-    await condition(allHandlersFinished);
-    return this.status();
+    // Cancelled activities were asked to stop; wait until their process groups are gone.
+    return CancellationScope.nonCancellable(async () => {
+      await Promise.allSettled(this.running.values());
+      this.endedAt = now();
+      this.publishState();
+      await condition(allHandlersFinished);
+      return this.status();
+    });
   }
 
   private published?: RunState;

@@ -26,6 +26,10 @@ export async function decideCommand(kind: Decision, runId: string, stage: string
   const session = await connect();
   try {
     const handle = await runHandle(session, runId);
+    const { status } = await handle.describe();
+    if (status.name !== 'RUNNING') {
+      throw new CliError(`run ${runId} has ended (${status.name.toLowerCase()}); there is nothing left to ${kind}`);
+    }
     const set = opts.set && Object.keys(opts.set).length ? await retryInputs(session, runId, stage, opts.set) : undefined;
     const args = { stage, by: whoami(opts.as), ...(opts.note ? { note: opts.note } : {}), ...(set ? { set } : {}) };
     try {

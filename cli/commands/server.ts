@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { NativeConnection } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { homeLayout } from '../../activities/home.js';
 import { bundleWorkflows, createWorkers, runWorkers } from '../../worker.js';
 import { connect } from '../client.js';
@@ -20,6 +20,8 @@ interface Embedded {
 /** Starts the dev server (SQLite under $TWINFLOW_HOME) and a worker for cpu stages in this process. */
 async function startEmbedded(opts: { port: number; uiPort?: number; headless?: boolean; quiet?: boolean }): Promise<Embedded> {
   const home = homeLayout();
+  // Worker state changes at INFO would bury the stage table; warnings and errors still show.
+  Runtime.install({ logger: new DefaultLogger(process.env.TWINFLOW_LOG_LEVEL === 'debug' ? 'DEBUG' : 'WARN') });
   const server = await startDevServer({
     port: opts.port,
     uiPort: opts.uiPort,

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { inject } from 'vitest';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { SearchAttributeType, defineSearchAttributeKey } from '@temporalio/common';
-import type { Worker } from '@temporalio/worker';
+import { DefaultLogger, Runtime, type Worker } from '@temporalio/worker';
 import { homeLayout, type HomeLayout } from '../../activities/home.js';
 import { checkPipelineText } from '../../engine/compile.js';
 import { formatDiagnostic } from '../../engine/diagnostics.js';
@@ -35,7 +35,14 @@ export function workflowBundle() {
 }
 
 /** A real Temporal dev server (from the project's venv), a temporary TWINFLOW_HOME and a cpu worker. */
+let runtimeInstalled = false;
+
 export async function startHarness(opts: { queues?: string[] } = {}): Promise<Harness> {
+  if (!runtimeInstalled) {
+    // Worker state changes at INFO drown test output; warnings and errors still show.
+    Runtime.install({ logger: new DefaultLogger('WARN') });
+    runtimeInstalled = true;
+  }
   const root = await fs.mkdtemp(path.join(os.tmpdir(), 'twinflow-test-'));
   const home = homeLayout(root);
   const env = await TestWorkflowEnvironment.createLocal({

@@ -9,6 +9,10 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Worker } from '@temporalio/worker';
+import { temporal } from '@temporalio/proto';
+
+// Histories are kept as binary protobuf: protojson trips over two protobufjs copies in node_modules.
+const { History } = temporal.api.history.v1;
 import { approveUpdate, retryUpdate } from '../../workflows/messages.js';
 import { startHarness, workflowBundle, type Harness } from './harness.js';
 
@@ -31,7 +35,10 @@ stages:
 
 describe('replay', () => {
   it('replays a fresh history of approvals, failures, retries and cache hits', async () => {
-    await h.result(await h.submit(PIPELINE.replace('name: replayed', 'name: warm')));
+    // A first run fills the cache for `make`, so the recorded run has a cache hit.
+    const warm = await h.submit(PIPELINE.replace('name: replayed', 'name: warm'));
+    await h.waitFor(warm, 'make to finish', (s) => s.stages.make!.state === 'succeeded');
+    await h.env.client.workflow.getHandle(warm).cancel();
     const runId = await h.submit(PIPELINE);
     const handle = h.env.client.workflow.getHandle(runId);
     await h.waitFor(runId, 'the gate', (s) => s.stages.gate!.state === 'waiting');
@@ -46,15 +53,15 @@ describe('replay', () => {
     await Worker.runReplayHistory({ workflowBundle: workflowBundle() }, history, runId);
     if (process.env.RECORD_HISTORIES) {
       await fs.mkdir(fixtures, { recursive: true });
-      await fs.writeFile(path.join(fixtures, 'approval-retry-cache.json'), JSON.stringify(history, null, 1));
+      await fs.writeFile(path.join(fixtures, 'approval-retry-cache.binpb'), History.encode(history).finish());
     }
   });
 
   it('replays every recorded history with the current interpreter', async () => {
-    const files = (await fs.readdir(fixtures)).filter((f) => f.endsWith('.json'));
+    const files = (await fs.readdir(fixtures)).filter((f) => f.endsWith('.binpb'));
     expect(files.length).toBeGreaterThan(0);
     for (const file of files) {
-      const history = JSON.parse(await fs.readFile(path.join(fixtures, file), 'utf8'));
+      const history = History.decode(await fs.readFile(path.join(fixtures, file)));
       await Worker.runReplayHistory({ workflowBundle: workflowBundle() }, history, file);
     }
   });
