@@ -88,7 +88,7 @@ describe('twinflow CLI', () => {
     expect(table.stdout).toContain('approved by tester');
     const again = await twinflow('approve', runId, 'review');
     expect(again.code).toBe(1);
-    expect(again.stderr).toMatch(/run has ended|not waiting/);
+    expect(again.stderr).toMatch(/has ended \(completed\); there is nothing left to approve/);
   });
 
   it('shows a failed stage with what to do, checks retry inputs, and retries it', async () => {
