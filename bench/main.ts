@@ -9,7 +9,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
-import { NativeConnection, Worker, bundleWorkflowCode } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime, Worker, bundleWorkflowCode } from '@temporalio/worker';
 import { createActivities } from '../activities/index.js';
 import { homeLayout } from '../activities/home.js';
 import { freePort, startDevServer } from '../cli/dev-server.js';
@@ -33,6 +33,7 @@ function pipelineYaml(shape: 'chain' | 'wide'): string {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 async function engineSuite(): Promise<void> {
+  Runtime.install({ logger: new DefaultLogger('WARN') });
   const root = await fs.mkdtemp(path.join(os.tmpdir(), 'twinflow-bench-'));
   const port = await freePort();
   const server = await startDevServer({ port, headless: true, dbFile: path.join(root, 'temporal.sqlite'), logFile: path.join(root, 'server.log') });
