@@ -1,6 +1,8 @@
 import type { CompiledStage } from '../engine/types.js';
 import type { RetryArgs, StageStatus } from './messages.js';
 
+const now = () => new Date().toISOString();
+
 export type DecisionKind = 'approve' | 'reject' | 'retry' | 'skip';
 
 /**
@@ -27,5 +29,27 @@ export function checkDecision(kind: DecisionKind, rec: StageStatus, spec: Compil
         throw new Error(`stage ${spec.id} is ${rec.state}; only a failed or waiting stage can be skipped`);
       }
       return;
+  }
+}
+
+/** Applies an accepted decision to the stage's record; the interpreter's loop takes it from there. */
+export function applyDecision(kind: DecisionKind, rec: StageStatus, args: { by: string; note?: string; set?: Record<string, unknown> }): void {
+  const at = now();
+  const { by, note } = args;
+  if (kind === 'approve') {
+    rec.approval = { decision: 'approved', by, at, note };
+    Object.assign(rec, { state: 'succeeded', waitingFor: undefined, endedAt: at, outputs: { approved: true, by, at, ...(note ? { note } : {}) } });
+    rec.events.push({ at, event: 'approved', by, note });
+  } else if (kind === 'reject') {
+    rec.approval = { decision: 'rejected', by, at, note };
+    Object.assign(rec, { state: 'failed', waitingFor: undefined, endedAt: at, error: { message: `rejected by ${by}: ${note ?? ''}`, type: 'Rejected' } });
+    rec.events.push({ at, event: 'rejected', by, note });
+  } else if (kind === 'retry') {
+    const set = args.set as StageStatus['overrides'];
+    Object.assign(rec, { state: 'pending', error: undefined, waitingFor: undefined, overrides: { ...rec.overrides, ...set } });
+    rec.events.push({ at, event: 'retry', by, note, ...(set && Object.keys(set).length ? { set } : {}) });
+  } else {
+    Object.assign(rec, { state: 'skipped', waitingFor: undefined, endedAt: at, skippedReason: `skipped by ${by}${note ? `: ${note}` : ''}` });
+    rec.events.push({ at, event: 'skip', by, note });
   }
 }

@@ -1,9 +1,6 @@
 import {
   ActivityCancellationType,
-  ActivityFailure,
-  ApplicationFailure,
   CancellationScope,
-  TimeoutFailure,
   allHandlersFinished,
   condition,
   continueAsNew,
@@ -13,9 +10,8 @@ import {
   setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
-import { TimeoutType } from '@temporalio/common';
 import type { Activities, StageActivity } from '../activities/index.js';
-import type { StageActivityInput, StageFailureDetails } from '../activities/stage-io.js';
+import type { StageActivityInput } from '../activities/stage-io.js';
 import { evaluateCondition, references, resolveInputs, type ExprContext } from '../engine/expressions.js';
 import type { CompiledPipeline, CompiledStage, RunState } from '../engine/types.js';
 import {
@@ -32,7 +28,8 @@ import {
   type StageStatus,
 } from './messages.js';
 import { upsertRunState } from './search-attributes.js';
-import { checkDecision } from './decisions.js';
+import { applyDecision, checkDecision } from './decisions.js';
+import { describeFailure, isWorkerLost } from './failures.js';
 
 /** A worker that vanished mid-stage is replaced this many times before the stage counts as failed. */
 const MAX_WORKER_LOSSES = 10;
@@ -310,27 +307,6 @@ class Interpreter {
   }
 }
 
-function applyDecision(kind: 'approve' | 'reject' | 'retry' | 'skip', rec: StageStatus, args: { by: string; note?: string; set?: Record<string, unknown> }): void {
-  const at = now();
-  const { by, note } = args;
-  if (kind === 'approve') {
-    rec.approval = { decision: 'approved', by, at, note };
-    Object.assign(rec, { state: 'succeeded', waitingFor: undefined, endedAt: at, outputs: { approved: true, by, at, ...(note ? { note } : {}) } });
-    rec.events.push({ at, event: 'approved', by, note });
-  } else if (kind === 'reject') {
-    rec.approval = { decision: 'rejected', by, at, note };
-    Object.assign(rec, { state: 'failed', waitingFor: undefined, endedAt: at, error: { message: `rejected by ${by}: ${note ?? ''}`, type: 'Rejected' } });
-    rec.events.push({ at, event: 'rejected', by, note });
-  } else if (kind === 'retry') {
-    const set = args.set as StageStatus['overrides'];
-    Object.assign(rec, { state: 'pending', error: undefined, waitingFor: undefined, overrides: { ...rec.overrides, ...set } });
-    rec.events.push({ at, event: 'retry', by, note, ...(set && Object.keys(set).length ? { set } : {}) });
-  } else {
-    Object.assign(rec, { state: 'skipped', waitingFor: undefined, endedAt: at, skippedReason: `skipped by ${by}${note ? `: ${note}` : ''}` });
-    rec.events.push({ at, event: 'skip', by, note });
-  }
-}
-
 function initialStages(p: CompiledPipeline): Record<string, StageStatus> {
   const stages: Record<string, StageStatus> = {};
   for (const id of p.order) {
@@ -338,20 +314,4 @@ function initialStages(p: CompiledPipeline): Record<string, StageStatus> {
     stages[id] = { state: 'pending', uses: s.uses, queue: s.queue, needs: s.needs, attempts: 0, events: [] };
   }
   return stages;
-}
-
-function isWorkerLost(err: unknown): boolean {
-  return err instanceof ActivityFailure && err.cause instanceof TimeoutFailure && err.cause.timeoutType === TimeoutType.HEARTBEAT;
-}
-
-function describeFailure(err: unknown): StageError & { attempts?: number } {
-  const cause = err instanceof ActivityFailure ? err.cause : err;
-  if (cause instanceof ApplicationFailure) {
-    const details = cause.details?.[0] as StageFailureDetails | undefined;
-    return { message: cause.message, type: cause.type ?? undefined, exitCode: details?.exitCode, logTail: details?.logTail, attempts: details?.attempt ?? 1 };
-  }
-  if (cause instanceof TimeoutFailure) {
-    return { message: `timed out (${cause.timeoutType})`, type: 'Timeout', attempts: 1 };
-  }
-  return { message: cause instanceof Error ? cause.message : String(cause), type: 'Error', attempts: 1 };
 }
