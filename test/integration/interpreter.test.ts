@@ -15,6 +15,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { approveUpdate, rejectUpdate, retryUpdate, skipUpdate } from '../../workflows/messages.js';
+import { fetchRun } from '../../cli/run-status.js';
 import { isAlive, startHarness, summary, type Harness } from './harness.js';
 
 let h: Harness;
@@ -214,6 +215,17 @@ stages:
     expect(key).toMatch(/^[0-9a-f]{64}$/);
     await expect(fs.access(path.join(h.home.cacheDir, key.slice(0, 2), `${key}.json`))).rejects.toThrow();
     await h.env.client.workflow.getHandle(failing).cancel();
+  });
+
+  it('shows the progress a running stage reports, read from its heartbeats', async () => {
+    const runId = await h.submit(`
+name: progress
+stages:
+  work: { uses: core/shell, with: { run: 'echo "::progress::7/20 shards"; sleep 4' } }
+`);
+    await expect.poll(async () => (await fetchRun(h.session, runId)).stages.work?.progress, { timeout: 15_000, interval: 250 })
+      .toEqual({ done: 7, total: 20, message: 'shards' });
+    await h.env.client.workflow.getHandle(runId).cancel();
   });
 
   it('continues as new when its history grows and carries every stage across', async () => {
