@@ -27,6 +27,7 @@ export function elapsed(from?: string, to?: string, now = Date.now()): string {
 export function stageDetail(s: StageView): string {
   switch (s.state) {
     case 'running':
+      if (s.queued) return `queued: waiting for a worker on queue ${s.queue} (npx tsx worker.ts --queue ${s.queue})`;
       return s.progress ? progressBar(s.progress) : '';
     case 'waiting':
       return `waits for approval${s.approvers?.length ? ` by ${s.approvers.join(' or ')}` : ''}${s.message ? `: ${s.message}` : ''}`;

@@ -8,7 +8,11 @@ import { runHandle, type Session } from './client.js';
 
 export interface StageView extends StageStatus {
   progress?: Progress;
+  /** Scheduled but not yet picked up: no worker serves its queue, or all are busy. */
+  queued?: boolean;
 }
+
+const SCHEDULED = 1; // PENDING_ACTIVITY_STATE_SCHEDULED
 
 export interface RunView extends Omit<RunStatus, 'stages'> {
   stages: Record<string, StageView>;
@@ -72,8 +76,10 @@ function withProgress(stages: Record<string, StageStatus>, desc: WorkflowExecuti
   const views: Record<string, StageView> = { ...stages };
   for (const pending of desc.raw.pendingActivities ?? []) {
     const stageId = (pending.activityId ?? '').replace(/#\d+$/, '');
+    if (!views[stageId]) continue;
+    if (Number(pending.state) === SCHEDULED) views[stageId] = { ...views[stageId]!, queued: true };
     const payload = pending.heartbeatDetails?.payloads?.[0];
-    if (!views[stageId] || !payload) continue;
+    if (!payload) continue;
     try {
       const beat = defaultPayloadConverter.fromPayload<StageHeartbeat>(payload);
       if (beat?.progress) views[stageId] = { ...views[stageId]!, progress: beat.progress };

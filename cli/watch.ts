@@ -14,7 +14,8 @@ const ended = (run: RunView) => run.state === 'succeeded' || run.state === 'canc
 
 /** Follows a run until it ends and returns its last state. */
 export async function watchRun(session: Session, runId: string, opts: WatchOptions = {}): Promise<RunView> {
-  const live = opts.live ?? Boolean(process.stdout.isTTY);
+  // A terminal that reports no size (some CI shells) would get an empty live frame; print lines there.
+  const live = opts.live ?? Boolean(process.stdout.isTTY && process.stdout.rows > 0);
   const out = opts.out ?? ((line: string) => console.log(line));
   const seen = new Map<string, string>();
   let lastRunState = '';

@@ -39,7 +39,7 @@ export function statusJson(run: RunView) {
       return [id, {
         state: s.state, uses: s.uses, queue: s.queue, attempts: s.attempts,
         startedAt: s.startedAt ?? null, endedAt: s.endedAt ?? null, outputs: s.outputs ?? null,
-        error: s.error ?? null, approval: s.approval ?? null, progress: s.progress ?? null,
+        error: s.error ?? null, approval: s.approval ?? null, progress: s.progress ?? null, queued: s.queued ?? false,
         cacheKey: s.cacheKey ?? null, skippedReason: s.skippedReason ?? null, events: s.events,
       }];
     }),

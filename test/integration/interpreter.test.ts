@@ -16,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { approveUpdate, rejectUpdate, retryUpdate, skipUpdate } from '../../workflows/messages.js';
 import { fetchRun } from '../../cli/run-status.js';
+import { stageDetail } from '../../cli/render.js';
 import { isAlive, startHarness, summary, type Harness } from './harness.js';
 
 let h: Harness;
@@ -225,6 +226,18 @@ stages:
 `);
     await expect.poll(async () => (await fetchRun(h.session, runId)).stages.work?.progress, { timeout: 15_000, interval: 250 })
       .toEqual({ done: 7, total: 20, message: 'shards' });
+    await h.env.client.workflow.getHandle(runId).cancel();
+  });
+
+  it('says when a stage waits for a worker on a queue nobody serves', async () => {
+    const runId = await h.submit(`
+name: no-gpu
+stages:
+  train: { uses: core/noop, queue: gpu }
+`);
+    await expect.poll(async () => (await fetchRun(h.session, runId)).stages.train?.queued, { timeout: 15_000, interval: 250 }).toBe(true);
+    const view = await fetchRun(h.session, runId);
+    expect(stageDetail(view.stages.train!)).toMatch(/waiting for a worker on queue gpu/);
     await h.env.client.workflow.getHandle(runId).cancel();
   });
 
