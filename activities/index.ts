@@ -1,4 +1,4 @@
-import { stageCacheKey } from '../engine/cache-key.js';
+import { computeStageKey } from './cache-keys.js';
 import type { JsonObject } from '../engine/types.js';
 import { StageCache } from './cache.js';
 import { homeLayout, type HomeLayout } from './home.js';
@@ -6,6 +6,8 @@ import { Context } from '@temporalio/activity';
 import { noopInputs } from '../engine/kinds/core.js';
 import { parseInputs } from './inputs.js';
 import { createShellActivity } from './shell.js';
+import { ArtifactStore } from './artifact-store.js';
+import { createReadCatalog } from './twin/source.js';
 import type {
   CacheLookupInput,
   CacheLookupResult,
@@ -28,6 +30,7 @@ export type StageActivity = (input: StageActivityInput) => Promise<StageActivity
 export function createActivities(deps: ActivityDeps = {}) {
   const home = deps.home ?? homeLayout();
   const cache = new StageCache(home.cacheDir);
+  const store = new ArtifactStore(home.artifactsDir);
 
   /** Writes the cache only after success: a failed stage never leaves an entry. */
   const cached = (run: StageActivity): StageActivity => async (input) => {
@@ -49,12 +52,13 @@ export function createActivities(deps: ActivityDeps = {}) {
   return {
     /** Local activity the interpreter runs before scheduling a cacheable stage. */
     async lookupCache(input: CacheLookupInput): Promise<CacheLookupResult> {
-      const key = stageCacheKey(input);
+      const key = await computeStageKey(input);
       const entry = await cache.get(key);
       if (!entry) return { key };
       return { key, hit: { outputs: entry.outputs, runId: entry.runId, stageId: entry.stageId, createdAt: entry.createdAt } };
     },
     runShell: cached(createShellActivity(home)),
+    readCatalog: cached(createReadCatalog({ store, home })),
     noop: cached(async (input) => ({ outputs: (parseInputs(noopInputs, input).outputs ?? {}) as JsonObject, attempt: Context.current().info.attempt })),
   };
 }

@@ -60,17 +60,22 @@ export interface CacheKeyInput {
   inputs: JsonObject;
   /** Values of the shell variables that stand for expressions in shell fields. */
   shellEnv: Record<string, string>;
+  /** Fingerprints of host files and folders the stage reads (see `StageKind.readsPaths`). */
+  files?: Record<string, string>;
 }
 
 /** sha256 hex of the stage's kind, kind version, inputs and shell variables, artifacts by digest. */
 export function stageCacheKey(input: CacheKeyInput): string {
   const shellEnv = Object.fromEntries(Object.entries(input.shellEnv).map(([key, text]) => [key, shellValueByContent(text)]));
-  const material = canonicalJson({
+  const material: JsonObject = {
     key: 1, // bump to invalidate every cache entry when the shape of this material changes
     uses: input.uses,
     kindVersion: input.kindVersion,
     inputs: byContent(input.inputs),
     shellEnv,
-  });
-  return createHash('sha256').update(material).digest('hex');
+  };
+  // Only when the kind reads host files, so keys of every other stage stay as they were.
+  if (input.files && Object.keys(input.files).length) material.files = input.files;
+  return createHash('sha256').update(canonicalJson(material)).digest('hex');
 }
+

@@ -1,4 +1,4 @@
-import { stageCacheKey } from '../../engine/cache-key.js';
+import { computeStageKey } from '../../activities/cache-keys.js';
 import { resolveInputs, type ExprContext } from '../../engine/expressions.js';
 import type { CompiledPipeline, CompiledStage, JsonObject } from '../../engine/types.js';
 import { StageCache } from '../../activities/cache.js';
@@ -32,7 +32,7 @@ export async function planPipeline(p: CompiledPipeline, cache = new StageCache(h
     let verdict: PlanVerdict = s.handler === 'approval' ? 'waits for people' : 'will run';
     let cacheKey: string | undefined;
     if (resolved && s.cache && s.handler === 'activity') {
-      cacheKey = stageCacheKey({ uses: s.uses, kindVersion: s.kindVersion, inputs: resolved.with, shellEnv: resolved.shellEnv });
+      cacheKey = await computeStageKey({ uses: s.uses, kindVersion: s.kindVersion, inputs: resolved.with, shellEnv: resolved.shellEnv });
       const hit = await cache.get(cacheKey);
       if (hit) {
         verdict = 'cached';

@@ -23,6 +23,12 @@ export interface StageKind {
   activity?: string;
   /** `with` fields whose expressions become shell variables (see core/shell). */
   shellFields?: string[];
+  /**
+   * Host files and folders the stage reads, from its inputs. Their content (files) or
+   * listing with sizes and times (folders) joins the cache key, so an edited catalog is
+   * never served from the cache.
+   */
+  readsPaths?: (inputs: Record<string, unknown>) => string[];
   /** Default `timeout` for this kind, in ms. */
   defaultTimeoutMs?: number;
 }

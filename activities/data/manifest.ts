@@ -1,0 +1,30 @@
+/**
+ * The instance manifest: the JSONL artifact that Twin's data stages pass along
+ * (source -> prepare -> embed -> dedupe -> shortlist -> assemble). One row per object
+ * instance; each image is a file path (raw sources) or a store artifact (prepared).
+ */
+export interface ManifestImage {
+  /** Absolute path of the image file on the worker's host (or the store's path once prepared). */
+  path: string;
+  /** Where the photo came from. */
+  role: 'listing' | 'review' | 'generated';
+  /** Set once `images/prepare` has stored the image. */
+  sha256?: string;
+  width?: number;
+  height?: number;
+  /** The original reference (URL or relative path) as the catalog gave it. */
+  origin?: string;
+}
+
+export interface ManifestRow {
+  /** Stable id: the listing's `parent_asin`, or the first ASIN of a merged group. */
+  instance_id: string;
+  /** Every listing merged into this instance (one unless dedupe merged some). */
+  asins: string[];
+  title: string;
+  category: string;
+  supercategory?: string;
+  images: ManifestImage[];
+}
+
+export const MANIFEST_MEDIA_TYPE = 'application/x-twinflow-instances+jsonl';

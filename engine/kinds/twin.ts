@@ -1,0 +1,58 @@
+import { z } from 'zod';
+import type { StageKind } from './kind.js';
+import { artifactRefSchema } from './artifact.js';
+
+/**
+ * One row of the category table: a listing belongs to `category` when its
+ * `main_category` is one of the given values and/or its title matches the pattern.
+ * The first matching rule wins.
+ */
+export const categoryRuleSchema = z
+  .strictObject({
+    category: z.string().min(1).describe('The object category, e.g. "sneaker" (36 in the full recipe).'),
+    supercategory: z.string().optional().describe('Its supercategory, e.g. "clothing".'),
+    main_category: z.union([z.string(), z.array(z.string()).min(1)]).optional()
+      .describe("Listings whose Amazon `main_category` is one of these (case-insensitive)."),
+    title: z.string().optional().describe('A regular expression the title must match (case-insensitive).'),
+  })
+  .refine((r) => r.main_category !== undefined || r.title !== undefined, {
+    message: 'a category rule needs `main_category`, `title` or both',
+  });
+
+export type CategoryRule = z.infer<typeof categoryRuleSchema>;
+
+export const sourceInputs = z.strictObject({
+  catalog: z.string().min(1).describe('Listing metadata JSONL in the Amazon Reviews 2023 layout (meta_*.jsonl).'),
+  reviews: z.string().optional().describe('Review JSONL whose `images[]` add photos to the listing they review.'),
+  imagesRoot: z.string().optional().describe("Folder that relative image paths are under (default: the catalog's folder)."),
+  categories: z.union([z.array(categoryRuleSchema).min(1), z.string().min(1)])
+    .describe('The category table, inline or as a YAML/JSON file path.'),
+  unmatched: z.enum(['drop', 'keep']).default('drop').describe('What to do with listings no rule matches (kept ones get category "other").'),
+  minImages: z.number().int().min(1).default(1).describe('Listings with fewer usable images are left out.'),
+});
+
+export const sourceKind: StageKind = {
+  uses: 'twin/source',
+  version: '1',
+  description: 'Read a product catalog (Amazon Reviews 2023 layout), map listings to categories and write the instance manifest.',
+  with: sourceInputs,
+  outputs: z.strictObject({
+    instances: artifactRefSchema,
+    report: artifactRefSchema,
+    counts: z.record(z.string(), z.number()),
+  }),
+  defaultQueue: 'cpu',
+  cacheByDefault: true,
+  handler: 'activity',
+  activity: 'readCatalog',
+  readsPaths: (w) => {
+    const catalog = String(w.catalog);
+    const folder = catalog.includes('/') ? catalog.slice(0, catalog.lastIndexOf('/')) || '/' : '.';
+    const paths = [catalog, typeof w.imagesRoot === 'string' ? w.imagesRoot : folder];
+    if (typeof w.reviews === 'string') paths.push(w.reviews);
+    if (typeof w.categories === 'string') paths.push(w.categories);
+    return paths;
+  },
+};
+
+export const twinKinds: StageKind[] = [sourceKind];
