@@ -16,7 +16,7 @@ let dir: string;
 let acts: ReturnType<typeof createActivities>;
 let store: ArtifactStore;
 
-const RULES = [
+const RULES: JsonObject[] = [
   { category: 'sneaker', supercategory: 'clothing', title: 'sneaker|running shoe' },
   { category: 'mug', supercategory: 'kitchen', main_category: ['Home & Kitchen', 'Amazon Home'] },
 ];
