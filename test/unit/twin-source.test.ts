@@ -90,13 +90,16 @@ describe('twin/source', () => {
     const result = await run({ catalog: path.join(dir, 'meta_demo.jsonl'), categories: table }, 'yaml');
     expect((await manifest(result.outputs.instances as unknown as ArtifactRef)).map((r) => r.instance_id)).toEqual(['B']);
     await fs.writeFile(table, '- { category: bad, title: "([" }\n');
-    const err = await run({ catalog: path.join(dir, 'meta_demo.jsonl'), categories: table }, 'bad').catch((e: unknown) => e as { type: string; nonRetryable: boolean; message: string });
+    const err = (await run({ catalog: path.join(dir, 'meta_demo.jsonl'), categories: table }, 'bad').then(
+      () => ({}),
+      (e: unknown) => e,
+    )) as { type: string; nonRetryable: boolean; message: string };
     expect(err).toMatchObject({ type: 'InvalidStageInput', nonRetryable: true });
     expect(err.message).toMatch(/bad title pattern/);
   });
 
   it('says which file is missing', async () => {
-    const err = await run({ catalog: path.join(dir, 'nope.jsonl'), categories: RULES }, 'missing').catch((e: unknown) => e as Error);
+    const err = (await run({ catalog: path.join(dir, 'nope.jsonl'), categories: RULES }, 'missing').then(() => ({}), (e: unknown) => e)) as Error;
     expect(err.message).toMatch(/catalog file .*nope\.jsonl does not exist/);
   });
 
