@@ -10,7 +10,7 @@ const banned = [
 ];
 
 export default tseslint.config(
-  { ignores: ['node_modules/', '.venv/', '.twinflow/', 'dist/', 'coverage/', 'gpu/'] },
+  { ignores: ['node_modules/', '.venv/', '.twinflow/', '.cache/', 'data/', 'dist/', 'coverage/', 'gpu/'] },
   ...tseslint.configs.recommended,
   {
     rules: {

@@ -8,6 +8,7 @@ import { parseInputs } from './inputs.js';
 import { createShellActivity } from './shell.js';
 import { ArtifactStore } from './artifact-store.js';
 import { createReadCatalog } from './twin/source.js';
+import { createPrepareImages } from './images/prepare.js';
 import type {
   CacheLookupInput,
   CacheLookupResult,
@@ -59,6 +60,7 @@ export function createActivities(deps: ActivityDeps = {}) {
     },
     runShell: cached(createShellActivity(home)),
     readCatalog: cached(createReadCatalog({ store, home })),
+    prepareImages: cached(createPrepareImages({ store, home })),
     noop: cached(async (input) => ({ outputs: (parseInputs(noopInputs, input).outputs ?? {}) as JsonObject, attempt: Context.current().info.attempt })),
   };
 }

@@ -1,12 +1,13 @@
 import type { StageKind } from './kind.js';
 import { coreKinds } from './core.js';
 import { twinKinds } from './twin.js';
+import { imageKinds } from './images.js';
 
 export type { StageKind } from './kind.js';
 
 /** Every stage kind twinflow knows, by `uses` name. Later families add their lists here. */
 export const kinds: ReadonlyMap<string, StageKind> = new Map(
-  [...coreKinds, ...twinKinds].map((kind) => [kind.uses, kind]),
+  [...coreKinds, ...twinKinds, ...imageKinds].map((kind) => [kind.uses, kind]),
 );
 
 export function getKind(uses: string): StageKind | undefined {

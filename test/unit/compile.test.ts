@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { kinds } from '../../engine/kinds/registry.js';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
@@ -144,8 +145,8 @@ describe('compile errors', () => {
   });
 
   it('lists the kinds when an unknown uses is nothing like them', () => {
-    expect(compileText('name: x\nstages:\n  a: { uses: twin/embedder }\n').diagnostics[0]!.message).toBe(
-      'stages.a.uses: unknown stage kind twin/embedder; kinds: core/shell, core/approval, core/noop',
+    expect(compileText('name: x\nstages:\n  a: { uses: zzz/qqqqqqq }\n').diagnostics[0]!.message).toBe(
+      `stages.a.uses: unknown stage kind zzz/qqqqqqq; kinds: ${[...kinds.keys()].join(', ')}`,
     );
   });
 

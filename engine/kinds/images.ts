@@ -1,0 +1,47 @@
+import { z } from 'zod';
+import type { StageKind } from './kind.js';
+import { artifactRefSchema } from './artifact.js';
+
+export { artifactRefSchema };
+
+export const prepareInputs = z.strictObject({
+  instances: artifactRefSchema.describe('The instance manifest (JSONL) whose images to prepare.'),
+  maxSide: z.number().int().min(16).max(8192).default(512)
+    .describe('Longest side of a prepared image, in pixels; smaller images are never enlarged. @default 512'),
+  format: z.enum(['jpeg', 'png', 'webp']).default('jpeg').describe('Encoding of prepared images. @default jpeg'),
+  quality: z.number().int().min(1).max(100).default(90).describe('Encoder quality for jpeg and webp. @default 90'),
+  maxPixels: z.number().int().positive().default(40_000_000)
+    .describe('Images with more pixels (width x height) are quarantined unread, as pixel bombs. @default 40000000'),
+  concurrency: z.number().int().min(1).max(64).optional()
+    .describe("Images decoded at once. @default the worker's available parallelism"),
+});
+
+const count = z.number().int().nonnegative();
+
+export const prepareOutputs = z.strictObject({
+  instances: artifactRefSchema.describe('The manifest with every surviving image stored and measured.'),
+  quarantine: artifactRefSchema.describe('JSONL report of rejected images and dropped instances, each with a reason.'),
+  counts: z.strictObject({
+    instances: count.describe('Instances kept (those with at least one usable image).'),
+    images: count.describe('Images read.'),
+    prepared: count.describe('Images stored, duplicates included.'),
+    quarantined: count.describe('Images rejected.'),
+    deduplicated: count.describe('Prepared images whose bytes an earlier image of this stage already produced.'),
+  }),
+});
+
+export const prepareKind: StageKind = {
+  uses: 'images/prepare',
+  version: '1',
+  description:
+    'Decode every image of an instance manifest, apply EXIF orientation, convert to sRGB, cap the longest side ' +
+    'and store the results content-addressed. Bad files are quarantined with a reason; the stage goes on with the rest.',
+  with: prepareInputs,
+  outputs: prepareOutputs,
+  defaultQueue: 'cpu',
+  cacheByDefault: true,
+  handler: 'activity',
+  activity: 'prepareImages',
+};
+
+export const imageKinds: StageKind[] = [prepareKind];
