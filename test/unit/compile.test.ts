@@ -1,11 +1,11 @@
 import path from 'node:path';
-import { kinds } from '../../engine/kinds/registry.js';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { checkPipelineFile, checkPipelineText, compilePipeline } from '../../engine/compile.js';
 import { formatDiagnostic } from '../../engine/diagnostics.js';
 import { loadPipelineText } from '../../engine/load.js';
+import { kinds } from '../../engine/kinds/registry.js';
 
 const fixtures = path.resolve(import.meta.dirname, '../fixtures/pipelines');
 

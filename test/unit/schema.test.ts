@@ -1,6 +1,6 @@
-import { kinds } from '../../engine/kinds/registry.js';
 import { describe, expect, it } from 'vitest';
 import { pipelineJsonSchema } from '../../engine/schema.js';
+import { kinds } from '../../engine/kinds/registry.js';
 
 type Schema = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
