@@ -9,6 +9,7 @@ import { createShellActivity } from './shell.js';
 import { ArtifactStore } from './artifact-store.js';
 import { createReadCatalog } from './twin/source.js';
 import { createPrepareImages } from './images/prepare.js';
+import { createEmbedImages } from './embed/embed-images.js';
 import type {
   CacheLookupInput,
   CacheLookupResult,
@@ -61,6 +62,7 @@ export function createActivities(deps: ActivityDeps = {}) {
     runShell: cached(createShellActivity(home)),
     readCatalog: cached(createReadCatalog({ store, home })),
     prepareImages: cached(createPrepareImages({ store, home })),
+    embedImages: cached(createEmbedImages({ store, home })),
     noop: cached(async (input) => ({ outputs: (parseInputs(noopInputs, input).outputs ?? {}) as JsonObject, attempt: Context.current().info.attempt })),
   };
 }

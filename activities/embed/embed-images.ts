@@ -1,0 +1,303 @@
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
+import * as ort from 'onnxruntime-node';
+import sharp from 'sharp';
+import { z } from 'zod';
+import { EMBED_INDEX_MEDIA_TYPE, MATRIX_MEDIA_TYPE, embedInputs, preprocessPathFor } from '../../engine/kinds/embed.js';
+import type { ArtifactRef, JsonObject } from '../../engine/types.js';
+import type { ArtifactStore } from '../artifact-store.js';
+import { JsonlWriter, readJsonl, type JsonlProblem } from '../data/jsonl.js';
+import type { ManifestRow } from '../data/manifest.js';
+import type { HomeLayout } from '../home.js';
+import { parseInputs } from '../inputs.js';
+import type { StageActivityInput, StageActivityResult } from '../stage-io.js';
+import { l2Normalize, toLittleEndian } from './matrix.js';
+
+/** The preprocessing spec that travels with an encoder (see scripts/convert-embedding-model.ts). */
+export const preprocessSpecSchema = z.object({
+  inputName: z.string().min(1),
+  outputName: z.string().min(1),
+  size: z.number().int().min(8).max(4096),
+  layout: z.enum(['NHWC', 'NCHW']),
+  /** How pixel bytes become numbers before mean/std: b/255, b, or b/127.5 - 1. */
+  scale: z.enum(['0..1', '0..255', '-1..1']),
+  mean: z.tuple([z.number(), z.number(), z.number()]),
+  std: z.tuple([z.number().positive(), z.number().positive(), z.number().positive()]),
+  dims: z.number().int().positive(),
+});
+export type PreprocessSpec = z.infer<typeof preprocessSpecSchema>;
+
+/** One line of the index: which image a matrix row embeds. */
+export interface EmbedIndexRow {
+  row: number;
+  instance_id: string;
+  image: string;
+  sha256: string;
+}
+
+type EmbedSpec = z.infer<typeof embedInputs>;
+interface Job { instance_id: string; image: string; sha256?: string }
+
+const HEARTBEAT_MS = 200;
+
+/**
+ * `embed/images`: one row of a float32 matrix per image of a prepared manifest, in manifest
+ * order, from any ONNX image encoder its preprocessing spec describes. One session per call;
+ * the next batch decodes while the current one runs, and only one batch is ever in memory.
+ */
+export function createEmbedImages(deps: { store: ArtifactStore; home: HomeLayout }) {
+  const { store, home } = deps;
+  return async function embedImages(input: StageActivityInput): Promise<StageActivityResult> {
+    const ctx = Context.current();
+    const spec = parseInputs(embedInputs, input);
+    const pre = await loadPreprocess(spec, input);
+    const manifest = await manifestFile(store, spec.instances, input);
+    const total = await countImages(manifest, input);
+    const session = await openSession(spec, pre, input);
+    const stageDir = home.stageDir(input.runId, input.stageId);
+    await fs.mkdir(stageDir, { recursive: true });
+    const matrix = createWriteStream(path.join(stageDir, 'embeddings.f32'));
+    const index = await JsonlWriter.open(path.join(stageDir, 'index.jsonl'));
+    const progress = { done: 0, total, unit: 'images' };
+    const beat = () => ctx.heartbeat({ progress: { ...progress } });
+    beat();
+    const timer = setInterval(beat, HEARTBEAT_MS);
+    try {
+      const embed = (jobs: Job[], batch: Float32Array) => runBatch(session, pre, spec, jobs, batch, input);
+      for await (const { jobs, rows } of embedBatches(manifest, spec, pre, ctx.cancellationSignal, embed)) {
+        await writeRows(matrix, rows);
+        for (const job of jobs) await index.write(await indexRow(progress.done++, job));
+      }
+      beat();
+      await Promise.all([endStream(matrix), index.close()]);
+      const embeddings = await store.putFile(matrix.path as string, MATRIX_MEDIA_TYPE);
+      const indexRef = await store.putFile(index.file, EMBED_INDEX_MEDIA_TYPE);
+      embeddings.counts = { rows: total, dims: pre.dims };
+      indexRef.counts = { rows: total };
+      const outputs = { embeddings, index: indexRef, counts: { images: total, dims: pre.dims } } as unknown as JsonObject;
+      return { outputs, attempt: ctx.info.attempt };
+    } finally {
+      clearInterval(timer);
+      matrix.destroy();
+      await index.close().catch(() => undefined);
+      await session.release().catch(() => undefined);
+    }
+  };
+}
+
+/**
+ * Yields embedded batches in manifest order. Decoding of batch k+1 starts before the rows of
+ * batch k are awaited, so sharp (libuv pool) and onnxruntime (its own threads) overlap.
+ */
+async function* embedBatches(
+  manifest: string,
+  spec: EmbedSpec,
+  pre: PreprocessSpec,
+  signal: AbortSignal,
+  embed: (jobs: Job[], batch: Float32Array) => Promise<Float32Array>,
+): AsyncGenerator<{ jobs: Job[]; rows: Float32Array }> {
+  let pending: Promise<{ jobs: Job[]; rows: Float32Array }> | undefined;
+  // Runs go one at a time (each already uses every intra-op thread); only decoding runs ahead.
+  let previous: Promise<unknown> = Promise.resolve();
+  const start = (jobs: Job[]) => {
+    const decoded = decodeBatch(jobs, pre);
+    const after = previous;
+    const task = decoded.then(async (batch) => {
+      await after.catch(() => undefined);
+      return { jobs, rows: await embed(jobs, batch) };
+    });
+    task.catch(() => undefined); // awaited below; this only keeps Node from calling it unhandled
+    previous = task;
+    return task;
+  };
+  let jobs: Job[] = [];
+  for await (const job of manifestImages(manifest)) {
+    jobs.push(job);
+    if (jobs.length < spec.batchSize) continue;
+    throwIfCancelled(signal);
+    const next = start(jobs);
+    jobs = [];
+    if (pending) yield await pending;
+    pending = next;
+  }
+  throwIfCancelled(signal);
+  const last = jobs.length ? start(jobs) : undefined;
+  if (pending) yield await pending;
+  if (last) yield await last;
+  throwIfCancelled(signal);
+}
+
+async function* manifestImages(manifest: string): AsyncGenerator<Job> {
+  for await (const { value: row } of readJsonl<ManifestRow>(manifest)) {
+    for (const image of Array.isArray(row?.images) ? row.images : []) {
+      yield { instance_id: row.instance_id, image: image.path, ...(image.sha256 ? { sha256: image.sha256 } : {}) };
+    }
+  }
+}
+
+/**
+ * Stretches every image to size x size (`fit: 'fill'`): cropping could cut a product off the
+ * frame and padding makes every image with the same aspect ratio share a border, while a
+ * stretch keeps all of the object at a small cost in shape. Same choice for every encoder.
+ */
+async function decodeBatch(jobs: Job[], pre: PreprocessSpec): Promise<Float32Array> {
+  const px = pre.size * pre.size;
+  const out = new Float32Array(jobs.length * px * 3);
+  const toUnit = { '0..1': (b: number) => b / 255, '0..255': (b: number) => b, '-1..1': (b: number) => b / 127.5 - 1 }[pre.scale];
+  await Promise.all(jobs.map(async (job, n) => {
+    const pixels = await decode(job, pre.size);
+    for (let p = 0; p < px; p++) {
+      for (let c = 0; c < 3; c++) {
+        const v = (toUnit(pixels[p * 3 + c]!) - pre.mean[c]!) / pre.std[c]!;
+        out[pre.layout === 'NHWC' ? (n * px + p) * 3 + c : (n * 3 + c) * px + p] = v;
+      }
+    }
+  }));
+  return out;
+}
+
+async function decode(job: Job, size: number): Promise<Buffer> {
+  try {
+    const { data, info } = await sharp(job.image).toColourspace('srgb').removeAlpha()
+      .resize(size, size, { fit: 'fill' }).raw().toBuffer({ resolveWithObject: true });
+    if (info.channels !== 3) throw new Error(`decoded to ${info.channels} channels, not 3`);
+    return data;
+  } catch (err) {
+    throw ApplicationFailure.create({
+      type: 'ImageUnreadable',
+      nonRetryable: true,
+      message: `instance ${job.instance_id}: cannot decode ${job.image} (${messageOf(err)}); embed/images reads a prepared manifest, so run images/prepare first`,
+    });
+  }
+}
+
+async function runBatch(
+  session: ort.InferenceSession, pre: PreprocessSpec, spec: EmbedSpec, jobs: Job[], batch: Float32Array, input: StageActivityInput,
+): Promise<Float32Array> {
+  const n = jobs.length;
+  const shape = pre.layout === 'NHWC' ? [n, pre.size, pre.size, 3] : [n, 3, pre.size, pre.size];
+  const results = await session.run({ [pre.inputName]: new ort.Tensor('float32', batch, shape) });
+  const out = results[pre.outputName]!;
+  const dims = out.dims.slice(1).reduce((a, b) => a * b, 1);
+  if (out.type !== 'float32' || out.dims[0] !== n || dims !== pre.dims) {
+    throw ApplicationFailure.create({
+      type: 'InvalidModel',
+      nonRetryable: true,
+      message: `stage ${input.stageId} (${input.uses}): output '${pre.outputName}' of ${spec.model} is ${out.type} [${out.dims.join(', ')}] ` +
+        `for a batch of ${n}, but its preprocessing spec says dims ${pre.dims}; fix dims or outputName in the spec`,
+    });
+  }
+  const rows = new Float32Array(out.data as Float32Array); // a copy: the tensor's memory belongs to onnxruntime
+  if (spec.normalize) for (let i = 0; i < n; i++) l2Normalize(rows.subarray(i * dims, (i + 1) * dims));
+  return rows;
+}
+
+async function loadPreprocess(spec: EmbedSpec, input: StageActivityInput): Promise<PreprocessSpec> {
+  const file = spec.preprocess ?? preprocessPathFor(spec.model);
+  const where = `stage ${input.stageId} (${input.uses})`;
+  const fail = (type: string, message: string) => ApplicationFailure.create({ type, nonRetryable: true, message: `${where}: ${message}` });
+  if (!(await exists(spec.model))) {
+    throw fail('ModelMissing', `model file ${path.resolve(spec.model)} not found; run \`npm run setup\` to convert the default encoder, or point with.model at an ONNX image encoder`);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(await fs.readFile(file, 'utf8'));
+  } catch (err) {
+    throw fail('InvalidPreprocessSpec', `cannot read the preprocessing spec ${path.resolve(file)} (${messageOf(err)}); ` +
+      'write one next to the model (inputName, outputName, size, layout, scale, mean, std, dims) or set with.preprocess');
+  }
+  const parsed = preprocessSpecSchema.safeParse(raw);
+  if (parsed.success) return parsed.data;
+  const problems = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+  throw fail('InvalidPreprocessSpec', `preprocessing spec ${path.resolve(file)} is invalid: ${problems}`);
+}
+
+async function openSession(spec: EmbedSpec, pre: PreprocessSpec, input: StageActivityInput): Promise<ort.InferenceSession> {
+  const fail = (message: string) => ApplicationFailure.create({
+    type: 'InvalidModel', nonRetryable: true, message: `stage ${input.stageId} (${input.uses}): ${message}`,
+  });
+  let session: ort.InferenceSession;
+  try {
+    session = await ort.InferenceSession.create(path.resolve(spec.model), {
+      intraOpNumThreads: spec.threads ?? os.availableParallelism(),
+      interOpNumThreads: 1,
+      executionMode: 'sequential',
+    });
+  } catch (err) {
+    throw fail(`onnxruntime cannot load ${spec.model}: ${messageOf(err)}`);
+  }
+  const missing = [
+    session.inputNames.includes(pre.inputName) ? undefined : `input '${pre.inputName}' (it has ${session.inputNames.join(', ')})`,
+    session.outputNames.includes(pre.outputName) ? undefined : `output '${pre.outputName}' (it has ${session.outputNames.join(', ')})`,
+  ].filter(Boolean);
+  if (missing.length === 0) return session;
+  await session.release();
+  throw fail(`${spec.model} has no ${missing.join(' and no ')}; fix inputName/outputName in its preprocessing spec`);
+}
+
+async function writeRows(out: WriteStream, rows: Float32Array): Promise<void> {
+  const bytes = os.endianness() === 'LE' ? Buffer.from(rows.buffer, rows.byteOffset, rows.byteLength) : toLittleEndian(rows);
+  if (!out.write(bytes)) await new Promise<void>((resolve) => out.once('drain', resolve));
+}
+
+function endStream(out: WriteStream): Promise<void> {
+  return new Promise((resolve, reject) => {
+    out.once('error', reject);
+    out.end(resolve);
+  });
+}
+
+/** Prepared images carry their digest; raw ones are hashed here so the index always has one. */
+async function indexRow(row: number, job: Job): Promise<EmbedIndexRow> {
+  if (job.sha256) return { row, instance_id: job.instance_id, image: job.image, sha256: job.sha256 };
+  const hash = createHash('sha256');
+  await pipeline(createReadStream(job.image), hash);
+  return { row, instance_id: job.instance_id, image: job.image, sha256: hash.digest('hex') };
+}
+
+async function manifestFile(store: ArtifactStore, ref: ArtifactRef, input: StageActivityInput): Promise<string> {
+  const where = `stage ${input.stageId} (${input.uses})`;
+  let file: string;
+  try {
+    file = store.resolve(ref);
+  } catch (err) {
+    throw ApplicationFailure.create({ type: 'InvalidStageInput', nonRetryable: true, message: `${where}: with.instances: ${messageOf(err)}; pass the instances output of images/prepare` });
+  }
+  if (await exists(file)) return file;
+  throw ApplicationFailure.create({
+    type: 'ArtifactMissing',
+    nonRetryable: true,
+    message: `${where}: the instances manifest ${ref.uri} is not in the artifact store at ${store.dir}. ` +
+      'Run the stage that produced it again (with cache: false if it came from the cache).',
+  });
+}
+
+async function countImages(manifest: string, input: StageActivityInput): Promise<number> {
+  const problems: JsonlProblem[] = [];
+  let total = 0;
+  for await (const { value } of readJsonl<Partial<ManifestRow>>(manifest, (p) => problems.push(p))) {
+    total += Array.isArray(value?.images) ? value.images.length : 0;
+  }
+  if (problems.length === 0) return total;
+  const where = problems.slice(0, 5).map((p) => `line ${p.line}: ${p.message}`).join('; ');
+  throw ApplicationFailure.create({
+    type: 'InvalidManifest',
+    nonRetryable: true,
+    message: `stage ${input.stageId} (${input.uses}): the instances manifest has ${problems.length} malformed line(s) (${where}); fix the stage that wrote it`,
+  });
+}
+
+const exists = (file: string) => fs.access(file).then(() => true, () => false);
+
+function throwIfCancelled(signal: AbortSignal): void {
+  if (signal.aborted) throw new CancelledFailure('stage cancelled');
+}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
