@@ -9,12 +9,13 @@ import * as ort from 'onnxruntime-node';
 import sharp from 'sharp';
 import { z } from 'zod';
 import { EMBED_INDEX_MEDIA_TYPE, MATRIX_MEDIA_TYPE, embedInputs, preprocessPathFor } from '../../engine/kinds/embed.js';
-import type { ArtifactRef, JsonObject } from '../../engine/types.js';
+import type { JsonObject } from '../../engine/types.js';
 import type { ArtifactStore } from '../artifact-store.js';
-import { JsonlWriter, readJsonl, type JsonlProblem } from '../data/jsonl.js';
+import { JsonlWriter, readJsonl } from '../data/jsonl.js';
 import type { ManifestRow } from '../data/manifest.js';
 import type { HomeLayout } from '../home.js';
 import { parseInputs } from '../inputs.js';
+import { countManifestImages, manifestFile } from '../data/manifest-input.js';
 import type { StageActivityInput, StageActivityResult } from '../stage-io.js';
 import { l2Normalize, toLittleEndian } from './matrix.js';
 
@@ -57,7 +58,7 @@ export function createEmbedImages(deps: { store: ArtifactStore; home: HomeLayout
     const spec = parseInputs(embedInputs, input);
     const pre = await loadPreprocess(spec, input);
     const manifest = await manifestFile(store, spec.instances, input);
-    const total = await countImages(manifest, input);
+    const total = await countManifestImages(manifest, input);
     const session = await openSession(spec, pre, input);
     const stageDir = home.stageDir(input.runId, input.stageId);
     await fs.mkdir(stageDir, { recursive: true });
@@ -260,37 +261,6 @@ async function indexRow(row: number, job: Job): Promise<EmbedIndexRow> {
   return { row, instance_id: job.instance_id, image: job.image, sha256: hash.digest('hex') };
 }
 
-async function manifestFile(store: ArtifactStore, ref: ArtifactRef, input: StageActivityInput): Promise<string> {
-  const where = `stage ${input.stageId} (${input.uses})`;
-  let file: string;
-  try {
-    file = store.resolve(ref);
-  } catch (err) {
-    throw ApplicationFailure.create({ type: 'InvalidStageInput', nonRetryable: true, message: `${where}: with.instances: ${messageOf(err)}; pass the instances output of images/prepare` });
-  }
-  if (await exists(file)) return file;
-  throw ApplicationFailure.create({
-    type: 'ArtifactMissing',
-    nonRetryable: true,
-    message: `${where}: the instances manifest ${ref.uri} is not in the artifact store at ${store.dir}. ` +
-      'Run the stage that produced it again (with cache: false if it came from the cache).',
-  });
-}
-
-async function countImages(manifest: string, input: StageActivityInput): Promise<number> {
-  const problems: JsonlProblem[] = [];
-  let total = 0;
-  for await (const { value } of readJsonl<Partial<ManifestRow>>(manifest, (p) => problems.push(p))) {
-    total += Array.isArray(value?.images) ? value.images.length : 0;
-  }
-  if (problems.length === 0) return total;
-  const where = problems.slice(0, 5).map((p) => `line ${p.line}: ${p.message}`).join('; ');
-  throw ApplicationFailure.create({
-    type: 'InvalidManifest',
-    nonRetryable: true,
-    message: `stage ${input.stageId} (${input.uses}): the instances manifest has ${problems.length} malformed line(s) (${where}); fix the stage that wrote it`,
-  });
-}
 
 const exists = (file: string) => fs.access(file).then(() => true, () => false);
 

@@ -1,16 +1,17 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
+import { CancelledFailure, Context } from '@temporalio/activity';
 import sharp, { type Metadata, type OutputInfo, type Sharp } from 'sharp';
 import type { z } from 'zod';
 import { prepareInputs } from '../../engine/kinds/images.js';
-import type { ArtifactRef, JsonObject } from '../../engine/types.js';
+import type { JsonObject } from '../../engine/types.js';
 import type { ArtifactStore } from '../artifact-store.js';
-import { JsonlWriter, readJsonl, type JsonlProblem } from '../data/jsonl.js';
+import { JsonlWriter, readJsonl } from '../data/jsonl.js';
 import { MANIFEST_MEDIA_TYPE, type ManifestImage, type ManifestRow } from '../data/manifest.js';
 import type { HomeLayout } from '../home.js';
 import { parseInputs } from '../inputs.js';
+import { countManifestImages, manifestFile } from '../data/manifest-input.js';
 import type { StageActivityInput, StageActivityResult } from '../stage-io.js';
 
 export const QUARANTINE_MEDIA_TYPE = 'application/x-twinflow-quarantine+jsonl';
@@ -49,7 +50,7 @@ export function createPrepareImages(deps: { store: ArtifactStore; home: HomeLayo
     const parsed = parseInputs(prepareInputs, input);
     const spec: PrepareSpec = { ...parsed, concurrency: parsed.concurrency ?? os.availableParallelism() };
     const manifest = await manifestFile(store, parsed.instances, input);
-    const total = await countImages(manifest, input);
+    const total = await countManifestImages(manifest, input);
     const stageDir = home.stageDir(input.runId, input.stageId);
     const out = await JsonlWriter.open(path.join(stageDir, 'instances.jsonl'));
     const report = await JsonlWriter.open(path.join(stageDir, 'quarantine.jsonl'));
@@ -236,42 +237,6 @@ function encode(pipeline: Sharp, spec: PrepareSpec): Sharp {
   }
 }
 
-async function manifestFile(store: ArtifactStore, ref: ArtifactRef, input: StageActivityInput): Promise<string> {
-  let file: string;
-  try {
-    file = store.resolve(ref);
-  } catch (err) {
-    throw ApplicationFailure.create({
-      type: 'InvalidStageInput',
-      nonRetryable: true,
-      message: `stage ${input.stageId} (${input.uses}): with.instances: ${messageOf(err)}; pass the instances output of an earlier data stage`,
-    });
-  }
-  if (await fs.access(file).then(() => true, () => false)) return file;
-  throw ApplicationFailure.create({
-    type: 'ArtifactMissing',
-    nonRetryable: true,
-    message:
-      `stage ${input.stageId} (${input.uses}): the instances manifest ${ref.uri} is not in the artifact store at ${store.dir}. ` +
-      'Run the stage that produced it again (with cache: false if it came from the cache), or point with.instances at an artifact this worker can read.',
-  });
-}
-
-/** A cheap first pass for the progress total; it also rejects a malformed manifest before any work. */
-async function countImages(manifest: string, input: StageActivityInput): Promise<number> {
-  const problems: JsonlProblem[] = [];
-  let total = 0;
-  for await (const { value } of readJsonl<Partial<ManifestRow>>(manifest, (p) => problems.push(p))) {
-    total += Array.isArray(value?.images) ? value.images.length : 0;
-  }
-  if (problems.length === 0) return total;
-  const where = problems.slice(0, 5).map((p) => `line ${p.line}: ${p.message}`).join('; ');
-  throw ApplicationFailure.create({
-    type: 'InvalidManifest',
-    nonRetryable: true,
-    message: `stage ${input.stageId} (${input.uses}): the instances manifest has ${problems.length} malformed line(s) (${where}); fix the stage that wrote it`,
-  });
-}
 
 /** Runs at most `size` tasks at once; a finishing task hands its slot straight to the next in line. */
 function semaphore(size: number) {
