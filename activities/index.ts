@@ -10,6 +10,8 @@ import { ArtifactStore } from './artifact-store.js';
 import { createReadCatalog } from './twin/source.js';
 import { createPrepareImages } from './images/prepare.js';
 import { createEmbedImages } from './embed/embed-images.js';
+import { createDecideByPolicy } from './review/decide.js';
+import { createMergeDuplicates } from './twin/merge.js';
 import type {
   CacheLookupInput,
   CacheLookupResult,
@@ -63,6 +65,8 @@ export function createActivities(deps: ActivityDeps = {}) {
     readCatalog: cached(createReadCatalog({ store, home })),
     prepareImages: cached(createPrepareImages({ store, home })),
     embedImages: cached(createEmbedImages({ store, home })),
+    decideByPolicy: cached(createDecideByPolicy({ store, home })),
+    mergeDuplicates: cached(createMergeDuplicates({ store, home })),
     noop: cached(async (input) => ({ outputs: (parseInputs(noopInputs, input).outputs ?? {}) as JsonObject, attempt: Context.current().info.attempt })),
   };
 }

@@ -55,4 +55,37 @@ export const sourceKind: StageKind = {
   },
 };
 
-export const twinKinds: StageKind[] = [sourceKind];
+
+export const mergeInputs = z.strictObject({
+  instances: artifactRefSchema.describe('The prepared instance manifest the candidates were found in.'),
+  candidates: artifactRefSchema.describe('Candidate duplicate pairs: the items output of twin/dedupe.'),
+  decisions: artifactRefSchema.describe('Decisions over those items (core/decide or core/review); `accept` merges the pair.'),
+});
+
+export const mergeKind: StageKind = {
+  uses: 'twin/merge',
+  version: '1',
+  description:
+    'Merge listings confirmed as duplicates into one instance (union-find over accepted candidate pairs) and write ' +
+    'the merged instance manifest and a merge report.',
+  with: mergeInputs,
+  outputs: z.strictObject({
+    instances: artifactRefSchema,
+    report: artifactRefSchema,
+    counts: z.strictObject({
+      before: z.number().int().nonnegative(),
+      after: z.number().int().nonnegative(),
+      merged: z.number().int().nonnegative().describe('Groups of two or more listings.'),
+      accepted: z.number().int().nonnegative(),
+      rejected: z.number().int().nonnegative(),
+      undecided: z.number().int().nonnegative(),
+      duplicateImages: z.number().int().nonnegative().describe('Images dropped because a merged listing already had the same bytes.'),
+    }),
+  }),
+  defaultQueue: 'cpu',
+  cacheByDefault: true,
+  handler: 'activity',
+  activity: 'mergeDuplicates',
+};
+
+export const twinKinds: StageKind[] = [sourceKind, mergeKind];

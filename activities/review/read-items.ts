@@ -1,0 +1,62 @@
+import fs from 'node:fs/promises';
+import { ApplicationFailure } from '@temporalio/activity';
+import type { ArtifactRef } from '../../engine/types.js';
+import type { ArtifactStore } from '../artifact-store.js';
+import { readJsonl, type JsonlProblem } from '../data/jsonl.js';
+import type { StageActivityInput } from '../stage-io.js';
+import type { Decision, ReviewItem } from './items.js';
+
+/** Reading review items and decisions a stage receives, with errors a person can act on. */
+
+function fail(input: StageActivityInput, type: string, message: string): never {
+  throw ApplicationFailure.create({ type, nonRetryable: true, message: `stage ${input.stageId} (${input.uses}): ${message}` });
+}
+
+export async function artifactFile(store: ArtifactStore, ref: ArtifactRef, input: StageActivityInput, field: string): Promise<string> {
+  let file = '';
+  try {
+    file = store.resolve(ref);
+  } catch (err) {
+    fail(input, 'InvalidStageInput', `${field}: ${(err as Error).message}`);
+  }
+  if (!(await fs.access(file).then(() => true, () => false))) {
+    fail(input, 'ArtifactMissing', `${field}: ${ref.uri} is not in the artifact store at ${store.dir}; run the stage that produced it again`);
+  }
+  return file;
+}
+
+async function readAll<T>(file: string, input: StageActivityInput, field: string, check: (v: T) => string | undefined): Promise<T[]> {
+  const problems: JsonlProblem[] = [];
+  const rows: T[] = [];
+  for await (const { value, line } of readJsonl<T>(file, (p) => problems.push(p))) {
+    const wrong = check(value);
+    if (wrong) problems.push({ file, line, message: wrong });
+    else rows.push(value);
+  }
+  if (problems.length) {
+    const where = problems.slice(0, 5).map((p) => `line ${p.line}: ${p.message}`).join('; ');
+    fail(input, 'InvalidStageInput', `${field} has ${problems.length} malformed line(s) (${where})`);
+  }
+  return rows;
+}
+
+/** Items as (id, group, score): what policies and consumers need, without images and metadata. */
+export async function readItems(store: ArtifactStore, ref: ArtifactRef, input: StageActivityInput, field: string): Promise<Array<Pick<ReviewItem, 'id' | 'group' | 'score'>>> {
+  const file = await artifactFile(store, ref, input, field);
+  const items = await readAll<ReviewItem>(file, input, field, (v) => (typeof v?.id === 'string' && v.id ? undefined : 'an item needs a string id'));
+  return items.map(({ id, group, score }) => ({ id, ...(group !== undefined ? { group } : {}), ...(typeof score === 'number' ? { score } : {}) }));
+}
+
+/** Full items, for stages that need their metadata (e.g. the instances a candidate pair names). */
+export async function readFullItems(store: ArtifactStore, ref: ArtifactRef, input: StageActivityInput, field: string): Promise<ReviewItem[]> {
+  const file = await artifactFile(store, ref, input, field);
+  return readAll<ReviewItem>(file, input, field, (v) => (typeof v?.id === 'string' && v.id ? undefined : 'an item needs a string id'));
+}
+
+/** Decisions by item id; a later decision for the same item replaces an earlier one. */
+export async function readDecisions(store: ArtifactStore, ref: ArtifactRef, input: StageActivityInput, field: string): Promise<Map<string, Decision>> {
+  const file = await artifactFile(store, ref, input, field);
+  const rows = await readAll<Decision>(file, input, field, (v) =>
+    typeof v?.id === 'string' && typeof v.choice === 'string' ? undefined : 'a decision needs a string id and choice');
+  return new Map(rows.map((d) => [d.id, d]));
+}
