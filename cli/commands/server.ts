@@ -1,6 +1,11 @@
 import path from 'node:path';
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
+import { ArtifactStore } from '../../activities/artifact-store.js';
 import { homeLayout } from '../../activities/home.js';
+import { artifactRefSchema } from '../../engine/kinds/artifact.js';
+import { describePolicy, decisionPolicySchema } from '../../engine/kinds/review.js';
+import type { CompiledPipeline } from '../../engine/types.js';
+import type { RunStatus } from '../../workflows/messages.js';
 import { bundleWorkflows, createWorkers, runWorkers } from '../../worker.js';
 import { connect } from '../client.js';
 import { freePort, portInUse, startDevServer, type DevServer } from '../dev-server.js';
@@ -62,18 +67,23 @@ export async function devCommand(opts: { port: number; uiPort?: number; headless
   console.log('stopped');
 }
 
-/** `npm start`: the example pipeline end to end on a fresh embedded server, then once more to show the cache. */
-export async function demoCommand(file: string, opts: { port?: number; runs: number }): Promise<void> {
-  const pipeline = compileOrExit(file);
+/** `npm start`: a pipeline end to end on a fresh embedded server, then once more to show the cache. */
+export async function demoCommand(file: string, opts: { port?: number; runs: number; set: Record<string, string> }): Promise<void> {
+  const pipeline = compileOrExit(file, opts.set);
   const port = opts.port ?? ((await portInUse(7233)) ? await freePort() : 7233);
   const embedded = await startEmbedded({ port, uiPort: await freePort(), headless: false });
   console.log(`embedded Temporal at ${embedded.server.address}; Web UI at ${embedded.server.uiUrl}`);
+  printPolicies(pipeline);
   try {
     const session = await connect({ address: embedded.server.address });
     try {
+      let last: RunStatus | undefined;
       for (let i = 1; i <= opts.runs; i++) {
         const runId = await submitPipeline(session, pipeline);
         console.log(`\nrun ${i}/${opts.runs}: ${runId}`);
+        if (pipeline.order.some((id) => pipeline.stages[id]!.handler === 'approval')) {
+          console.log(`people decide in another terminal: TEMPORAL_ADDRESS=${embedded.server.address} npx twinflow status ${runId}  (then approve/reject RUN STAGE)`);
+        }
         const run = await watchRun(session, runId);
         if (!process.stdout.isTTY) console.log(renderRun(run));
         if (run.state !== 'succeeded') {
@@ -83,11 +93,43 @@ export async function demoCommand(file: string, opts: { port?: number; runs: num
         }
         const cached = run.order.filter((id) => run.stages[id]!.state === 'cached').length;
         console.log(`run ${i}: ${run.state}; ${cached} of ${run.order.length} stages came from the cache`);
+        last = run;
       }
+      if (last) printWhereThingsAre(last, embedded.server.uiUrl);
     } finally {
       await session.close();
     }
   } finally {
     await embedded.stop();
   }
+}
+
+/** Automatic decisions are announced before anything runs: nobody should mistake them for people's. */
+function printPolicies(pipeline: CompiledPipeline): void {
+  const decided = pipeline.order.filter((id) => pipeline.stages[id]!.uses === 'core/decide');
+  if (decided.length === 0) return;
+  console.log('\nautomatic decisions in this pipeline (no person is asked):');
+  for (const id of decided) {
+    const policy = (pipeline.stages[id]!.with as { policy?: unknown }).policy;
+    const parsed = decisionPolicySchema.safeParse(policy);
+    const text = parsed.success ? describePolicy(parsed.data) : 'its policy comes from an expression: see the stage outputs';
+    console.log(`  ${id}: ${text}`);
+  }
+}
+
+/** The end of the demo: where the dataset, its report and the run's history are. */
+function printWhereThingsAre(run: RunStatus, uiUrl: string | undefined): void {
+  const store = new ArtifactStore(homeLayout().artifactsDir);
+  const lines: string[] = [];
+  for (const id of run.order) {
+    const outputs = run.stages[id]!.outputs ?? {};
+    if (typeof outputs.dataset === 'string') lines.push(`dataset (${id}):      ${outputs.dataset}`);
+    for (const key of ['stats', 'figure', 'report'] as const) {
+      const ref = artifactRefSchema.safeParse(outputs[key]);
+      if (ref.success && (key !== 'report' || typeof outputs.dataset === 'string')) lines.push(`${key} (${id}): ${store.resolve(ref.data)}`);
+    }
+  }
+  console.log(`\n${lines.join('\n')}`);
+  console.log(`Temporal Web UI:  ${uiUrl ?? '(headless)'}/namespaces/default/workflows/${encodeURIComponent(run.runId)}`);
+  console.log('  (this server stops with the demo; `npx twinflow dev` serves the same history from $TWINFLOW_HOME again)');
 }

@@ -1,0 +1,219 @@
+import path from 'node:path';
+import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
+import { SYNTH_ORIGIN, type SynthEdit, type SynthesizeSpec, synthesizeInputs } from '../../engine/kinds/synthesize.js';
+import type { JsonObject } from '../../engine/types.js';
+import type { ArtifactStore } from '../artifact-store.js';
+import { JsonlWriter, readJsonl, type JsonlProblem } from '../data/jsonl.js';
+import { MANIFEST_MEDIA_TYPE, type ManifestImage, type ManifestRow } from '../data/manifest.js';
+import { manifestFile } from '../data/manifest-input.js';
+import type { HomeLayout } from '../home.js';
+import { parseInputs } from '../inputs.js';
+import { REVIEW_ITEMS_MEDIA_TYPE, type ReviewItem } from '../review/items.js';
+import type { StageActivityInput, StageActivityResult } from '../stage-io.js';
+import { applyEdit, editCycle, keyedRandom } from './synth/edit.js';
+import { type Raster, type Region, decodeRgb, encodeJpeg } from './synth/raster.js';
+
+/** What was done to make a generated image: enough to redo it and to show a reviewer where to look. */
+export interface SynthEditRecord {
+  type: SynthEdit;
+  /** Every changed pixel lies inside this box. */
+  region: Region;
+  /**
+   * Every value that decided the pixels. recolor: `at` (seed point of the part), `hue`
+   * (degrees turned), `saturation` (factor), `tint` {hue, strength} (on grey parts);
+   * patch: `mode` fill | copy (with `from`, the pasted box's corner) | mark (with `mark`
+   * disc | bar | stripes, `color`, `opacity`), `feather`; shape: `mode` stretch (with
+   * `axis`, `factor` at the centre) | mirror (left to right, with `feather`).
+   */
+  params: Record<string, unknown>;
+  /** sha256 of the real image that was edited. */
+  source: string;
+}
+
+/** A manifest image made by `twin/synthesize-variants`. */
+export interface GeneratedImage extends ManifestImage {
+  role: 'generated';
+  sha256: string;
+  width: number;
+  height: number;
+  origin: typeof SYNTH_ORIGIN;
+  edit: SynthEditRecord;
+}
+
+export const SYNTH_QUESTION = 'Is the second image a plausible different instance of this product — not identical, not unlike it?';
+
+const JPEG_QUALITY = 90;
+const HEARTBEAT_MS = 200;
+/** Below this mean change under the mask the variant is the source re-encoded, not a variant. */
+const UNCHANGED = 0.5;
+
+type RealImage = ManifestImage & { sha256: string };
+interface Counts { instances: number; generated: number; skipped: number; dropped: number }
+interface Writers { generated: JsonlWriter; items: JsonlWriter }
+
+/**
+ * `twin/synthesize-variants`: generated hard negatives on CPU. Each variant is one subtle,
+ * seeded local edit (recolor, patch, shape) of one of the instance's real photos, stored as
+ * a JPEG and offered for human validation as a `gen:<sha256>` review item.
+ */
+export function createSynthesizeVariants(deps: { store: ArtifactStore; home: HomeLayout }) {
+  const { store, home } = deps;
+  return async function synthesizeVariants(input: StageActivityInput): Promise<StageActivityResult> {
+    const ctx = Context.current();
+    const spec = parseInputs(synthesizeInputs, input);
+    const rows = await readRows(await manifestFile(store, spec.instances, input), input);
+    const { work, skipped } = chooseInstances(rows, spec.maxInstances, input);
+    const dir = home.stageDir(input.runId, input.stageId);
+    const writers = { generated: await JsonlWriter.open(path.join(dir, 'generated.jsonl')), items: await JsonlWriter.open(path.join(dir, 'items.jsonl')) };
+    const progress = { done: 0, total: work.length * spec.perInstance, unit: 'images' };
+    const beat = () => ctx.heartbeat({ progress: { ...progress } });
+    beat();
+    const timer = setInterval(beat, HEARTBEAT_MS);
+    let closed = false;
+    try {
+      const counts: Counts = { instances: 0, generated: 0, skipped, dropped: 0 };
+      const seen = new Set<string>();
+      for (const { row, real } of work) {
+        const made = await synthesizeInstance(store, spec, row, real, ctx.cancellationSignal, input, () => progress.done++);
+        const fresh = firstOfEach(made, seen);
+        counts.dropped += spec.perInstance - fresh.length;
+        await writeInstance(writers, row, fresh, counts);
+      }
+      beat();
+      await Promise.all([writers.generated.close(), writers.items.close()]);
+      closed = true;
+      const generated = await store.putFile(writers.generated.file, MANIFEST_MEDIA_TYPE);
+      const items = await store.putFile(writers.items.file, REVIEW_ITEMS_MEDIA_TYPE);
+      generated.counts = { instances: counts.instances, images: counts.generated };
+      items.counts = { items: writers.items.rows };
+      return { outputs: { generated, items, counts } as unknown as JsonObject, attempt: ctx.info.attempt };
+    } finally {
+      clearInterval(timer);
+      if (!closed) await Promise.all([writers.generated.close(), writers.items.close()]).catch(() => undefined);
+    }
+  };
+}
+
+interface Made { image: GeneratedImage; source: RealImage }
+
+/** The instance's variants in variant order; one whose edit changed nothing is left out. */
+async function synthesizeInstance(
+  store: ArtifactStore, spec: SynthesizeSpec, row: ManifestRow, real: RealImage[], signal: AbortSignal,
+  input: StageActivityInput, onDone: () => void,
+): Promise<Made[]> {
+  const cycle = editCycle(spec.edits, spec.seed, row.instance_id);
+  const decoded = new Map<string, Raster>();
+  const made: Made[] = [];
+  for (let variant = 0; variant < spec.perInstance; variant++) {
+    if (signal.aborted) throw new CancelledFailure('stage cancelled');
+    const random = keyedRandom(spec.seed, row.instance_id, variant);
+    const source = real[Math.floor(random() * real.length)]!;
+    const type = cycle[variant % cycle.length]!;
+    let raster = decoded.get(source.sha256);
+    if (!raster) decoded.set(source.sha256, (raster = await decode(source, row, input)));
+    const applied = applyEdit(type, raster, random);
+    onDone();
+    if (applied.change < UNCHANGED) continue;
+    const ref = await store.putBytes(await encodeJpeg(applied.image, JPEG_QUALITY));
+    const { region, params } = applied.proposal;
+    made.push({
+      source,
+      image: {
+        path: store.resolve(ref), role: 'generated', sha256: ref.sha256, width: raster.width, height: raster.height,
+        origin: SYNTH_ORIGIN, edit: { type, region, params, source: source.sha256 },
+      },
+    });
+  }
+  return made;
+}
+
+/** Review item ids are `gen:<sha256>`, so an image whose bytes an earlier variant already made is left out. */
+function firstOfEach(made: Made[], seen: Set<string>): Made[] {
+  const fresh: Made[] = [];
+  for (const m of made) {
+    if (seen.has(m.image.sha256)) continue;
+    seen.add(m.image.sha256);
+    fresh.push(m);
+  }
+  return fresh;
+}
+
+async function writeInstance(writers: Writers, row: ManifestRow, made: Made[], counts: Counts): Promise<void> {
+  if (made.length === 0) return;
+  counts.instances++;
+  counts.generated += made.length;
+  const { instance_id, asins, title, category, supercategory } = row;
+  const images = made.map((m) => m.image);
+  await writers.generated.write({ instance_id, asins, title, category, ...(supercategory !== undefined ? { supercategory } : {}), images });
+  for (const { image, source } of made) {
+    const item: ReviewItem = {
+      id: `gen:${image.sha256}`,
+      group: instance_id,
+      images: [
+        { path: source.path, sha256: source.sha256, instance_id, role: source.role },
+        { path: image.path, sha256: image.sha256, instance_id, role: 'generated' },
+      ],
+      question: SYNTH_QUESTION,
+      metadata: { instance_id, title, category, edit: image.edit },
+    };
+    await writers.items.write(item);
+  }
+}
+
+async function decode(image: RealImage, row: ManifestRow, input: StageActivityInput): Promise<Raster> {
+  try {
+    return await decodeRgb(image.path);
+  } catch (err) {
+    throw ApplicationFailure.create({
+      type: 'InvalidImage',
+      nonRetryable: true,
+      message:
+        `stage ${input.stageId} (${input.uses}): image ${image.path} of instance ${row.instance_id} cannot be read ` +
+        `(${err instanceof Error ? err.message : String(err)}); run images/prepare again (with cache: false) so its images are in this worker's store`,
+    });
+  }
+}
+
+/** Every row of the manifest; a malformed one fails the stage, naming its lines. */
+async function readRows(file: string, input: StageActivityInput): Promise<ManifestRow[]> {
+  const problems: JsonlProblem[] = [];
+  const rows: ManifestRow[] = [];
+  for await (const { value, line } of readJsonl<ManifestRow>(file, (p) => problems.push(p))) {
+    if (typeof value?.instance_id === 'string' && Array.isArray(value.images)) rows.push(value);
+    else problems.push({ file, line, message: 'a manifest row needs instance_id and images[]' });
+  }
+  if (problems.length === 0) return rows;
+  throw ApplicationFailure.create({
+    type: 'InvalidManifest',
+    nonRetryable: true,
+    message: `stage ${input.stageId} (${input.uses}): the instances manifest has ${problems.length} malformed line(s) ` +
+      `(${problems.slice(0, 5).map((p) => `line ${p.line}: ${p.message}`).join('; ')}); fix the stage that wrote it`,
+  });
+}
+
+/**
+ * The instances to edit, in manifest order, up to `maxInstances`, each with its distinct
+ * real images sorted by digest (so the seeded pick ignores the order images are listed in).
+ */
+function chooseInstances(rows: ManifestRow[], maxInstances: number | undefined, input: StageActivityInput) {
+  const work: Array<{ row: ManifestRow; real: RealImage[] }> = [];
+  let skipped = 0;
+  for (const row of rows) {
+    if (maxInstances !== undefined && work.length >= maxInstances) break;
+    const real = new Map<string, RealImage>();
+    for (const image of row.images) {
+      if (image?.role !== 'listing' && image?.role !== 'review') continue;
+      if (!image.sha256 || !image.path) {
+        throw ApplicationFailure.create({
+          type: 'InvalidStageInput',
+          nonRetryable: true,
+          message: `stage ${input.stageId} (${input.uses}): with.instances: instance ${row.instance_id} has an image without sha256 (${String(image.path)}); pass a prepared manifest (the instances output of images/prepare or twin/merge)`,
+        });
+      }
+      if (!real.has(image.sha256)) real.set(image.sha256, image as RealImage);
+    }
+    if (real.size === 0) skipped++;
+    else work.push({ row, real: [...real.values()].sort((a, b) => (a.sha256 < b.sha256 ? -1 : a.sha256 > b.sha256 ? 1 : 0)) });
+  }
+  return { work, skipped };
+}
