@@ -228,6 +228,8 @@ async function openSession(spec: EmbedSpec, pre: PreprocessSpec, input: StageAct
       intraOpNumThreads: spec.threads ?? os.availableParallelism(),
       interOpNumThreads: 1,
       executionMode: 'sequential',
+      // Decoding of the next batch runs beside inference; spinning pool threads would steal its cores.
+      extra: { session: { intra_op: { allow_spinning: '0' } } },
     });
   } catch (err) {
     throw fail(`onnxruntime cannot load ${spec.model}: ${messageOf(err)}`);
