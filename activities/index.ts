@@ -13,8 +13,8 @@ import { createEmbedImages } from './embed/embed-images.js';
 import { createDecideByPolicy } from './review/decide.js';
 import { createMergeDuplicates } from './twin/merge.js';
 import { createAssembleTwin } from './twin/assemble.js';
-import { createDedupeCandidates } from './twin/duplicates.js';
-import { createShortlistHardNegatives } from './twin/hard-negatives.js';
+import { createDedupeCandidates } from './twin/dedupe.js';
+import { createShortlistHardNegatives } from './twin/shortlist.js';
 import { createSynthesizeVariants } from './twin/synthesize.js';
 import type {
   CacheLookupInput,

@@ -4,7 +4,13 @@
  *
  *   engine   200 no-op stages (a chain, then a wide fan-out): twinflow's interpreter vs a
  *            hand-written Temporal workflow calling the same activity. Target: <= 1.15x.
+ *   twin     (a) shortlist top-k on 22,157 x 512 unit vectors vs faiss-cpu IndexFlatIP and
+ *            numpy; (b) assembling and writing a Twin-scale set vs a pyarrow script, with
+ *            peak RSS; (c) embedding throughput vs onnxruntime-python + PIL. The Python
+ *            baselines run from .venv (bench/python/requirements.txt, installed on first use).
+ *            Pick parts with `npm run bench -- twin:topk twin:assemble twin:embed`.
  */
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -85,9 +91,41 @@ async function engineSuite(): Promise<void> {
   }
 }
 
-const suites: Record<string, () => Promise<void>> = { engine: engineSuite };
+/** The Python baselines' packages, installed into .venv once (pip is a no-op when present). */
+async function pythonBaselines(): Promise<void> {
+  const python = path.resolve('.venv/bin/python');
+  try {
+    execFileSync(python, ['-c', 'import faiss, numpy, pyarrow, onnxruntime, PIL'], { stdio: 'ignore' });
+  } catch {
+    console.log('bench: installing the Python baselines into .venv (bench/python/requirements.txt)');
+    execFileSync(python, ['-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', '-r', 'bench/python/requirements.txt'], { stdio: 'inherit' });
+  }
+}
+
+function twinPart(name: string, load: () => Promise<() => Promise<string[]>>): () => Promise<void> {
+  return async () => {
+    await pythonBaselines();
+    console.log(`\n${name}`);
+    const lines = await (await load())();
+    console.log(lines.map((l) => `  ${l}`).join('\n'));
+  };
+}
+
+const twinParts = {
+  'twin:topk': twinPart('twin (a): shortlist top-k vs faiss-cpu and numpy', async () => (await import('./twin-topk.js')).topkBench),
+  'twin:assemble': twinPart('twin (b): assemble + write a Twin-scale set vs pyarrow', async () => (await import('./twin-assemble.js')).assembleBench),
+  'twin:embed': twinPart('twin (c): embedding throughput vs onnxruntime-python + PIL', async () => (await import('./twin-embed.js')).embedBench),
+};
+
+const suites: Record<string, () => Promise<void>> = {
+  engine: engineSuite,
+  ...twinParts,
+  twin: async () => {
+    for (const part of Object.values(twinParts)) await part();
+  },
+};
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
-for (const name of wanted.length ? wanted : Object.keys(suites)) {
+for (const name of wanted.length ? wanted : ['engine', 'twin']) {
   const suite = suites[name];
   if (!suite) {
     console.error(`unknown bench suite ${name}; suites: ${Object.keys(suites).join(', ')}`);

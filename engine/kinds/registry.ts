@@ -5,14 +5,14 @@ import { imageKinds } from './images.js';
 import { embedKinds } from './embed.js';
 import { reviewKinds } from './review.js';
 import { assembleKinds } from './assemble.js';
-import { candidateKinds } from './candidates.js';
+import { similarityKinds } from './similarity.js';
 import { synthesizeKinds } from './synthesize.js';
 
 export type { StageKind } from './kind.js';
 
 /** Every stage kind twinflow knows, by `uses` name. Later families add their lists here. */
 export const kinds: ReadonlyMap<string, StageKind> = new Map(
-  [...coreKinds, ...reviewKinds, ...twinKinds, ...imageKinds, ...embedKinds, ...candidateKinds, ...synthesizeKinds, ...assembleKinds].map((kind) => [kind.uses, kind]),
+  [...coreKinds, ...reviewKinds, ...twinKinds, ...imageKinds, ...embedKinds, ...similarityKinds, ...synthesizeKinds, ...assembleKinds].map((kind) => [kind.uses, kind]),
 );
 
 export function getKind(uses: string): StageKind | undefined {

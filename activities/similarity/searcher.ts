@@ -1,0 +1,88 @@
+import os from 'node:os';
+import { CancelledFailure } from '@temporalio/common';
+import * as ort from 'onnxruntime-node';
+import type { Matrix } from '../embed/matrix.js';
+import type { RowBlock } from './blocks.js';
+import { similarityModel, type GraphOutput } from './graph.js';
+
+/** What every similarity search accepts (see activities/embed/topk.ts). */
+export interface SimilarityOptions {
+  /**
+   * Query rows per onnxruntime run.
+   * @default as many as keep one block of scores near 64 MiB, between 16 and 512
+   */
+  blockRows?: number;
+  /** onnxruntime intra-op threads. @default os.availableParallelism() */
+  threads?: number;
+  /** Checked between blocks; an aborted signal stops the search with a CancelledFailure. */
+  signal?: AbortSignal;
+  /** Called after every block with the query rows done so far. */
+  onProgress?: (doneRows: number, totalRows: number) => void;
+}
+
+const BLOCK_BYTES = 64 * 1024 * 1024;
+
+/** One onnxruntime session of a similarity graph, run block by block over the query rows. */
+export class Searcher {
+  private constructor(
+    private readonly session: ort.InferenceSession,
+    private readonly queries: Matrix,
+    private readonly database: Matrix,
+    readonly blockRows: number,
+    private readonly opts: SimilarityOptions,
+  ) {}
+
+  static async open(queries: Matrix, database: Matrix, output: GraphOutput, opts: SimilarityOptions): Promise<Searcher> {
+    if (!(queries.dims >= 1)) throw new RangeError(`rows have ${queries.dims} dims; an embedding needs at least 1`);
+    if (queries.dims !== database.dims) {
+      throw new RangeError(`query rows have ${queries.dims} dims but database rows have ${database.dims}; both must come from the same encoder`);
+    }
+    const blockRows = opts.blockRows ?? Math.min(512, Math.max(16, Math.floor(BLOCK_BYTES / 4 / Math.max(1, database.rows))));
+    const session = await ort.InferenceSession.create(similarityModel(database.dims, output), {
+      intraOpNumThreads: opts.threads ?? os.availableParallelism(),
+      interOpNumThreads: 1,
+      executionMode: 'sequential',
+      graphOptimizationLevel: 'all',
+    });
+    return new Searcher(session, queries, database, blockRows, opts);
+  }
+
+  async forEachBlock(blocks: RowBlock[], body: (block: RowBlock) => Promise<void>): Promise<void> {
+    for (const block of blocks) {
+      if (this.opts.signal?.aborted) throw new CancelledFailure('similarity search cancelled');
+      await body(block);
+      this.opts.onProgress?.(block.end, this.queries.rows);
+    }
+  }
+
+  /** Database rows [from, to) as a tensor over the same memory (never empty: kernels divide by the extent). */
+  databaseRows(from: number, to = this.database.rows): ort.Tensor {
+    const d = this.database.dims;
+    return new ort.Tensor('float32', this.database.data.subarray(from * d, to * d), [to - from, d]);
+  }
+
+  /** The block's query rows as `q`, with the other inputs (database rows among them) in `feeds`. */
+  run(block: RowBlock, feeds: Record<string, ort.Tensor>, fetches?: ort.InferenceSession.FetchesType): Promise<ort.InferenceSession.ReturnType> {
+    const d = this.queries.dims;
+    const q = new ort.Tensor('float32', this.queries.data.subarray(block.start * d, block.end * d), [block.end - block.start, d]);
+    return fetches ? this.session.run({ q, ...feeds }, fetches) : this.session.run({ q, ...feeds });
+  }
+
+  release(): Promise<void> {
+    return this.session.release();
+  }
+}
+
+export const int64 = (value: number) => new ort.Tensor('int64', BigInt64Array.of(BigInt(value)), [1]);
+
+/**
+ * An int64 tensor's values as int32 pairs (little-endian: the low word first). Indices here
+ * are below 2^31, and reading BigInts one by one costs more than the search's own selection.
+ */
+export function lowWords(tensor: ort.Tensor): Int32Array {
+  const data = tensor.data as BigInt64Array;
+  if (os.endianness() === 'LE') return new Int32Array(data.buffer, data.byteOffset, data.length * 2);
+  const out = new Int32Array(data.length * 2);
+  data.forEach((v, i) => { out[2 * i] = Number(v); });
+  return out;
+}

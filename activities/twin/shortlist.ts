@@ -1,0 +1,173 @@
+import path from 'node:path';
+import { Context } from '@temporalio/activity';
+import type { z } from 'zod';
+import { shortlistInputs } from '../../engine/kinds/similarity.js';
+import type { JsonObject } from '../../engine/types.js';
+import type { ArtifactStore } from '../artifact-store.js';
+import { JsonlWriter } from '../data/jsonl.js';
+import { visitScoreBlocks, type ScoreBlock } from '../embed/topk.js';
+import type { HomeLayout } from '../home.js';
+import { parseInputs } from '../inputs.js';
+import { REVIEW_ITEMS_MEDIA_TYPE, type ReviewItem } from '../review/items.js';
+import { startHeartbeat } from '../similarity/heartbeat.js';
+import { instancesDone, loadInstanceMatrix, type InstanceMatrix } from '../similarity/instance-matrix.js';
+import { keyedRandom } from '../similarity/keyed-seed.js';
+import { RankedList } from '../similarity/ranked-list.js';
+import type { StageActivityInput, StageActivityResult } from '../stage-io.js';
+
+type ShortlistSpec = z.infer<typeof shortlistInputs>;
+
+export const SHORTLIST_QUESTION = 'Is the second a hard negative for the first: a different object instance that looks very much alike?';
+
+/**
+ * `twin/shortlist` (paper §3): for each instance A with m real images, the k other
+ * instances B with the highest score(A, B) = the highest cosine between any image of A and
+ * any image of B, k drawn uniformly from the integers in [kMin m, kMax m] by a generator
+ * keyed by (seed, A's id). Scores are exact: every image pair is scored once, on the upper
+ * triangle (score(A, B) = score(B, A)), in blocks of whole instances, and reduced per pair.
+ * `deps.blockRows` overrides the block size (tests use small blocks to cross boundaries).
+ */
+export function createShortlistHardNegatives(deps: { store: ArtifactStore; home: HomeLayout; blockRows?: number }) {
+  return async function shortlistHardNegatives(input: StageActivityInput): Promise<StageActivityResult> {
+    const ctx = Context.current();
+    const spec = parseInputs(shortlistInputs, input);
+    const set = await loadInstanceMatrix(deps.store, spec, input, { strict: false });
+    const ks = set.rows.map((row, i) => drawK(row.instance_id, size(set, i), spec));
+    const lists = ks.map((k) => new RankedList(k));
+    const reducer = new PairReducer(set, lists, spec.sameCategory);
+    const progress = { done: 0, total: set.rows.length, unit: 'instances' };
+    const stop = startHeartbeat(ctx, progress);
+    try {
+      await visitScoreBlocks(set.matrix, set.matrix, {
+        upper: true,
+        breaks: set.starts.subarray(1),
+        threads: spec.threads,
+        blockRows: deps.blockRows,
+        signal: ctx.cancellationSignal,
+        onProgress: (rows) => { progress.done = instancesDone(set, rows); },
+      }, (block) => reducer.visit(block));
+    } finally {
+      stop();
+    }
+    const out = await JsonlWriter.open(path.join(deps.home.stageDir(input.runId, input.stageId), 'candidates.jsonl'));
+    for (let a = 0; a < set.rows.length; a++) for (const item of itemsOf(set, a, lists[a]!)) await out.write(item);
+    await out.close();
+    const candidates = await deps.store.putFile(out.file, REVIEW_ITEMS_MEDIA_TYPE);
+    candidates.counts = { items: out.rows };
+    const counts = { instances: set.rows.length, candidates: out.rows };
+    return { outputs: { candidates, counts } as unknown as JsonObject, attempt: ctx.info.attempt };
+  };
+}
+
+const size = (set: InstanceMatrix, i: number) => set.starts[i + 1]! - set.starts[i]!;
+
+/**
+ * How many candidates an instance with `images` real images gets: uniform on the integers
+ * in [kMin x images, kMax x images], from a generator keyed by (seed, instance id), so the
+ * draw does not depend on which other instances there are or their order; capped by
+ * maxPerInstance.
+ */
+export function drawK(instanceId: string, images: number, spec: Pick<ShortlistSpec, 'seed' | 'kMin' | 'kMax' | 'maxPerInstance'>): number {
+  const lo = Math.ceil(spec.kMin * images - 1e-9);
+  const hi = Math.max(lo, Math.floor(spec.kMax * images + 1e-9));
+  const k = lo + Math.floor(keyedRandom(spec.seed, instanceId)() * (hi - lo + 1));
+  return spec.maxPerInstance === undefined ? k : Math.min(k, spec.maxPerInstance);
+}
+
+/**
+ * Reduces upper-triangle blocks of whole instances to instance-pair scores. A block holds
+ * all of A's rows and every later instance B's columns, so the max over A x B is final in
+ * A's block; it is offered to A's list and to B's at once.
+ */
+class PairReducer {
+  private readonly best: Float32Array;
+  private readonly bestRow: Int32Array;
+  private readonly bestColumn: Int32Array;
+  /** Instances with images, in manifest order: all of them, or one list per category. */
+  private readonly pools = new Map<string, Int32Array>();
+
+  constructor(private readonly set: InstanceMatrix, private readonly lists: RankedList[], private readonly sameCategory: boolean) {
+    const n = set.rows.length;
+    [this.best, this.bestRow, this.bestColumn] = [new Float32Array(n), new Int32Array(n), new Int32Array(n)];
+    const members = new Map<string, number[]>();
+    set.rows.forEach((row, i) => {
+      const key = sameCategory ? row.category : '';
+      if (size(set, i) === 0) return;
+      const list = members.get(key);
+      if (list) list.push(i);
+      else members.set(key, [i]);
+    });
+    for (const [key, list] of members) this.pools.set(key, Int32Array.from(list));
+  }
+
+  visit(block: ScoreBlock): void {
+    const first = this.set.owner[block.start]!;
+    const last = this.set.owner[block.start + block.rows - 1]!;
+    for (let a = first; a <= last; a++) if (size(this.set, a) > 0) this.reduce(a, block);
+  }
+
+  /** The instances after a that a may be paired with. */
+  private peers(a: number): Int32Array {
+    const pool = this.pools.get(this.sameCategory ? this.set.rows[a]!.category : '')!;
+    let lo = 0;
+    let hi = pool.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (pool[mid]! <= a) lo = mid + 1;
+      else hi = mid;
+    }
+    return pool.subarray(lo);
+  }
+
+  private reduce(a: number, block: ScoreBlock): void {
+    const { set, best, bestRow, bestColumn } = this;
+    const { scores, columns, columnStart } = block;
+    const peers = this.peers(a);
+    for (const b of peers) best[b] = -Infinity;
+    for (let row = set.starts[a]!; row < set.starts[a + 1]!; row++) {
+      const base = (row - block.start) * columns - columnStart;
+      for (const b of peers) {
+        const end = base + set.starts[b + 1]!;
+        let max = best[b]!;
+        let at = -1;
+        for (let c = base + set.starts[b]!; c < end; c++) {
+          const v = scores[c]!;
+          if (v > max) {
+            max = v;
+            at = c;
+          }
+        }
+        if (at < 0) continue;
+        best[b] = max;
+        bestRow[b] = row;
+        bestColumn[b] = at - base;
+      }
+    }
+    for (const b of peers) {
+      if (best[b] === -Infinity) continue;
+      this.lists[a]!.offer(best[b]!, b, bestRow[b]!, bestColumn[b]!);
+      this.lists[b]!.offer(best[b]!, a, bestColumn[b]!, bestRow[b]!);
+    }
+  }
+}
+
+function itemsOf(set: InstanceMatrix, a: number, list: RankedList): ReviewItem[] {
+  const anchor = set.rows[a]!;
+  const items: ReviewItem[] = [];
+  for (let i = 0; i < list.size; i++) {
+    const other = set.rows[list.ids[i]!]!;
+    items.push({
+      id: `hn:${anchor.instance_id}|${other.instance_id}`,
+      group: anchor.instance_id,
+      score: Math.round(list.scores[i]! * 1e6) / 1e6,
+      images: [set.images[list.first[i]!]!, set.images[list.second[i]!]!],
+      question: SHORTLIST_QUESTION,
+      metadata: {
+        anchor: anchor.instance_id, candidate: other.instance_id, rank: i + 1, k: list.k,
+        anchor_title: anchor.title, candidate_title: other.title,
+        anchor_category: anchor.category, candidate_category: other.category,
+      },
+    });
+  }
+  return items;
+}
