@@ -1,6 +1,5 @@
 import path from 'node:path';
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
-import { ArtifactStore } from '../../activities/artifact-store.js';
 import { homeLayout } from '../../activities/home.js';
 import { artifactRefSchema } from '../../engine/kinds/artifact.js';
 import { describePolicy, decisionPolicySchema } from '../../engine/kinds/review.js';
@@ -119,14 +118,16 @@ function printPolicies(pipeline: CompiledPipeline): void {
 
 /** The end of the demo: where the dataset, its report and the run's history are. */
 function printWhereThingsAre(run: RunStatus, uiUrl: string | undefined): void {
-  const store = new ArtifactStore(homeLayout().artifactsDir);
   const lines: string[] = [];
   for (const id of run.order) {
     const outputs = run.stages[id]!.outputs ?? {};
-    if (typeof outputs.dataset === 'string') lines.push(`dataset (${id}):      ${outputs.dataset}`);
-    for (const key of ['stats', 'figure', 'report'] as const) {
-      const ref = artifactRefSchema.safeParse(outputs[key]);
-      if (ref.success && (key !== 'report' || typeof outputs.dataset === 'string')) lines.push(`${key} (${id}): ${store.resolve(ref.data)}`);
+    if (typeof outputs.dataset !== 'string') continue;
+    lines.push(`dataset (${id}):  ${outputs.dataset}`);
+    // The stats report and figure sit in the dataset folder; the store keeps a copy of each file too.
+    const files = (outputs.files ?? {}) as Record<string, unknown>;
+    for (const [name, ref] of Object.entries(files)) {
+      const parsed = artifactRefSchema.safeParse(ref);
+      if (parsed.success && /stats|\.svg$/.test(name)) lines.push(`  ${name.padEnd(28)} ${path.join(outputs.dataset, name)}`);
     }
   }
   console.log(`\n${lines.join('\n')}`);
