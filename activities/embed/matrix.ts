@@ -51,7 +51,11 @@ export function toLittleEndian(rows: Float32Array): Buffer {
   return out;
 }
 
+const HOST_IS_LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
 function fromLittleEndian(bytes: Buffer): Float32Array {
+  // On little-endian hosts (all that twinflow runs on in practice) the bytes are the floats: one copy.
+  if (HOST_IS_LITTLE_ENDIAN) return new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
   const out = new Float32Array(bytes.byteLength / 4);
   for (let i = 0; i < out.length; i++) out[i] = bytes.readFloatLE(i * 4);
   return out;
