@@ -16,7 +16,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { CancelledFailure } from '@temporalio/common';
 import { ArtifactStore } from '../../activities/artifact-store.js';
-import { readJsonl } from '../../activities/data/jsonl.js';
 import { MANIFEST_MEDIA_TYPE, type ManifestRow } from '../../activities/data/manifest.js';
 import { createEmbedImages, type EmbedIndexRow } from '../../activities/embed/embed-images.js';
 import { cosine, dot, readMatrix, row, type Matrix } from '../../activities/embed/matrix.js';
@@ -25,6 +24,7 @@ import { homeLayout, type HomeLayout } from '../../activities/home.js';
 import type { StageActivityInput, StageActivityResult } from '../../activities/stage-io.js';
 import { DEFAULT_EMBED_MODEL, MATRIX_MEDIA_TYPE, preprocessPathFor } from '../../engine/kinds/embed.js';
 import type { ArtifactRef, JsonObject } from '../../engine/types.js';
+import { failure, jsonlRows } from '../support/activity-results.js';
 
 const DIMS = 1792;
 
@@ -106,14 +106,8 @@ async function run(i: StageActivityInput, env = new MockActivityEnvironment({ at
   return result.outputs as unknown as EmbedOutputs;
 }
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-const failure = (p: Promise<unknown>): Promise<any> => p.catch((e: unknown) => e);
 
-async function rowsOf<T>(ref: ArtifactRef): Promise<T[]> {
-  const rows: T[] = [];
-  for await (const { value } of readJsonl<T>(store.resolve(ref))) rows.push(value);
-  return rows;
-}
+const rowsOf = <T>(ref: ArtifactRef) => jsonlRows<T>(store, ref);
 
 describe('embed/images', () => {
   let out: EmbedOutputs;

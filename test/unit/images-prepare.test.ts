@@ -7,12 +7,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { CancelledFailure } from '@temporalio/common';
 import { ArtifactStore } from '../../activities/artifact-store.js';
-import { readJsonl } from '../../activities/data/jsonl.js';
 import { MANIFEST_MEDIA_TYPE, type ManifestRow } from '../../activities/data/manifest.js';
 import { homeLayout, type HomeLayout } from '../../activities/home.js';
 import { createPrepareImages, QUARANTINE_MEDIA_TYPE, type QuarantineRow } from '../../activities/images/prepare.js';
 import type { StageActivityInput, StageActivityResult } from '../../activities/stage-io.js';
 import type { ArtifactRef, JsonObject } from '../../engine/types.js';
+import { failure, jsonlRows } from '../support/activity-results.js';
 
 interface PrepareOutputs {
   instances: ArtifactRef;
@@ -114,14 +114,8 @@ async function run(i: StageActivityInput, env = new MockActivityEnvironment({ at
   return result.outputs as unknown as PrepareOutputs;
 }
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-const failure = (p: Promise<unknown>): Promise<any> => p.catch((e: unknown) => e);
 
-async function rowsOf<T>(ref: ArtifactRef): Promise<T[]> {
-  const rows: T[] = [];
-  for await (const { value } of readJsonl<T>(store.resolve(ref))) rows.push(value);
-  return rows;
-}
+const rowsOf = <T>(ref: ArtifactRef) => jsonlRows<T>(store, ref);
 
 describe('images/prepare activity', () => {
   let outputs: PrepareOutputs;

@@ -10,6 +10,7 @@ import type { CacheLookupResult, StageActivityInput, StageActivityResult } from 
 import { resolveInputs } from '../../engine/expressions.js';
 import { stageCacheKey } from '../../engine/cache-key.js';
 import { isAlive } from '../support/processes.js';
+import { failure } from '../support/activity-results.js';
 
 let home: HomeLayout;
 let acts: ReturnType<typeof createActivities>;
@@ -24,8 +25,6 @@ function input(run: string, extra: Partial<StageActivityInput> = {}): StageActiv
 }
 
 const exec = (i: StageActivityInput): Promise<StageActivityResult> => new MockActivityEnvironment({ attempt: 1 }).run(acts.runShell, i) as Promise<StageActivityResult>;
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-const failure = (p: Promise<unknown>): Promise<any> => p.catch((e: unknown) => e);
 const lookup = (run: string) =>
   new MockActivityEnvironment().run(acts.lookupCache, { uses: 'core/shell', kindVersion: '1', inputs: { run }, shellEnv: {} }) as Promise<CacheLookupResult>;
 

@@ -28,6 +28,7 @@ import { homeLayout, type HomeLayout } from '../../activities/home.js';
 import { countQueries, proportionalQuotas, splitInstances, type AssemblyInstance } from '../../activities/twin/pairs.js';
 import type { JsonObject } from '../../engine/types.js';
 import { buildTwinFixture, runAssemble, type Fixture } from '../python/twin-fixture.js';
+import { failure } from '../support/activity-results.js';
 
 interface Row { question: string; answer: string; image_1: string; image_2: string }
 interface Meta { index: number; pair_id: string; kind: string; category: string; instance_1: string; instance_2: string }
@@ -63,8 +64,6 @@ async function split(dir: string, name: 'train' | 'eval') {
   return { rows: await lines<Row>(path.join(dir, `${name}.jsonl`)), meta: await lines<Meta>(path.join(dir, `${name}.meta.jsonl`)) };
 }
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-const failure = (p: Promise<unknown>): Promise<any> => p.catch((e: unknown) => e);
 
 const sha = (p: string) => path.basename(p).split('.')[0]!;
 

@@ -24,7 +24,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { CancelledFailure } from '@temporalio/common';
 import { ArtifactStore } from '../../activities/artifact-store.js';
-import { readJsonl } from '../../activities/data/jsonl.js';
 import { MANIFEST_MEDIA_TYPE, type ManifestImage, type ManifestRow } from '../../activities/data/manifest.js';
 import { homeLayout, type HomeLayout } from '../../activities/home.js';
 import { REVIEW_ITEMS_MEDIA_TYPE, type ReviewItem } from '../../activities/review/items.js';
@@ -33,6 +32,7 @@ import { createSynthesizeVariants, type GeneratedImage } from '../../activities/
 import { decodeRgb, type Raster, type Region } from '../../activities/twin/synth/raster.js';
 import { synthesizeInputs } from '../../engine/kinds/synthesize.js';
 import type { ArtifactRef, JsonObject } from '../../engine/types.js';
+import { failure, jsonlRows } from '../support/activity-results.js';
 
 interface Outputs {
   generated: ArtifactRef;
@@ -108,14 +108,8 @@ async function run(i: StageActivityInput, env = new MockActivityEnvironment({ at
   return result.outputs as unknown as Outputs;
 }
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-const failure = (p: Promise<unknown>): Promise<any> => p.catch((e: unknown) => e);
 
-async function rowsOf<T>(ref: ArtifactRef): Promise<T[]> {
-  const list: T[] = [];
-  for await (const { value } of readJsonl<T>(store.resolve(ref))) list.push(value);
-  return list;
-}
+const rowsOf = <T>(ref: ArtifactRef) => jsonlRows<T>(store, ref);
 
 function inside(region: Region, x: number, y: number, margin = 0): boolean {
   return x >= region.left - margin && y >= region.top - margin && x < region.left + region.width + margin && y < region.top + region.height + margin;
