@@ -3,6 +3,7 @@ import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { homeLayout } from '../../activities/home.js';
 import { artifactRefSchema } from '../../engine/kinds/artifact.js';
 import { describePolicy, decisionPolicySchema } from '../../engine/kinds/review.js';
+import { evaluateCondition } from '../../engine/expressions.js';
 import type { CompiledPipeline } from '../../engine/types.js';
 import type { RunStatus } from '../../workflows/messages.js';
 import { bundleWorkflows, createWorkers, runWorkers } from '../../worker.js';
@@ -80,7 +81,7 @@ export async function demoCommand(file: string, opts: { port?: number; runs: num
       for (let i = 1; i <= opts.runs; i++) {
         const runId = await submitPipeline(session, pipeline);
         console.log(`\nrun ${i}/${opts.runs}: ${runId}`);
-        if (pipeline.order.some((id) => pipeline.stages[id]!.handler === 'approval')) {
+        if (mayWaitForPeople(pipeline)) {
           console.log(`people decide in another terminal: TEMPORAL_ADDRESS=${embedded.server.address} npx twinflow status ${runId}  (then approve/reject RUN STAGE)`);
         }
         const run = await watchRun(session, runId);
@@ -101,6 +102,23 @@ export async function demoCommand(file: string, opts: { port?: number; runs: num
   } finally {
     await embedded.stop();
   }
+}
+
+/**
+ * Whether an approval gate can run: a gate whose `if` reads only params and is false (the
+ * demo's gates without interactive=true) never waits, so nobody is told to go and approve it.
+ */
+function mayWaitForPeople(pipeline: CompiledPipeline): boolean {
+  return pipeline.order.some((id) => {
+    const stage = pipeline.stages[id]!;
+    if (stage.handler !== 'approval') return false;
+    if (!stage.if) return true;
+    try {
+      return evaluateCondition(stage.if, { params: pipeline.params, stages: {} });
+    } catch {
+      return true; // it reads stage outputs: it may well wait
+    }
+  });
 }
 
 /** Automatic decisions are announced before anything runs: nobody should mistake them for people's. */
