@@ -61,7 +61,15 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
   const child = spawn(findTemporalBinary(), devServerArgs(opts), { stdio: ['ignore', 'pipe', 'pipe'] });
   child.stdout?.pipe(log);
   child.stderr?.pipe(log);
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  // However this process ends (an error, process.exit after a signal), the server goes with it.
+  const orphanGuard = () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+  };
+  process.once('exit', orphanGuard);
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => {
+    process.removeListener('exit', orphanGuard);
+    resolve(code);
+  }));
   const ready = waitForPort(opts.port, 60_000);
   const outcome = await Promise.race([ready.then(() => 'ready' as const), exited.then(() => 'exited' as const)]);
   if (outcome === 'exited') {

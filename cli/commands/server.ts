@@ -84,7 +84,14 @@ export async function demoCommand(file: string, opts: { port?: number; runs: num
         if (mayWaitForPeople(pipeline)) {
           console.log(`people decide in another terminal: TEMPORAL_ADDRESS=${embedded.server.address} npx twinflow status ${runId}  (then approve/reject RUN STAGE)`);
         }
-        const run = await watchRun(session, runId);
+        // Ctrl-C: the Temporal runtime stops the worker; stop following and shut the server down too.
+        const interrupted = embedded.running.then(() => undefined, () => undefined);
+        const run = await Promise.race([watchRun(session, runId), interrupted]);
+        if (!run) {
+          process.exitCode = 130;
+          console.error(`\ninterrupted; run ${runId} is kept in ${homeLayout().root}/temporal.sqlite: \`npx twinflow dev\` picks it up again`);
+          return;
+        }
         if (!process.stdout.isTTY) console.log(renderRun(run));
         if (run.state !== 'succeeded') {
           process.exitCode = 1;
