@@ -114,7 +114,7 @@ function twinPart(name: string, load: () => Promise<() => Promise<string[]>>): (
 const twinParts = {
   'twin:topk': twinPart('twin (a): shortlist top-k vs faiss-cpu and numpy', async () => (await import('./twin-topk.js')).topkBench),
   'twin:assemble': twinPart('twin (b): assemble + write a Twin-scale set vs pyarrow', async () => (await import('./twin-assemble.js')).assembleBench),
-  'twin:embed': twinPart('twin (c): embedding throughput vs onnxruntime-python + PIL', async () => (await import('./twin-embed.js')).embedBench),
+  'twin:embed': twinPart('twin (c): embedding throughput vs onnxruntime-python + PIL', async () => (await import('./embed-throughput.js')).embedBench),
 };
 
 const suites: Record<string, () => Promise<void>> = {
