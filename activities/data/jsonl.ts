@@ -58,3 +58,8 @@ export class JsonlWriter {
     });
   }
 }
+
+/** `N malformed line(s) (line a: why; ...)` with the first five, for an error message. */
+export function describeProblems(problems: readonly JsonlProblem[]): string {
+  return `${problems.length} malformed line(s) (${problems.slice(0, 5).map((p) => `line ${p.line}: ${p.message}`).join('; ')})`;
+}

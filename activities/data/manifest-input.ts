@@ -3,7 +3,7 @@ import { ApplicationFailure } from '@temporalio/activity';
 import type { ArtifactRef } from '../../engine/types.js';
 import type { ArtifactStore } from '../artifact-store.js';
 import type { StageActivityInput } from '../stage-io.js';
-import { readJsonl, type JsonlProblem } from './jsonl.js';
+import { describeProblems, readJsonl, type JsonlProblem } from './jsonl.js';
 import type { ManifestRow } from './manifest.js';
 
 /** Reading the instance manifest a data stage receives, with the errors a person can act on. */
@@ -12,25 +12,32 @@ function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-export async function manifestFile(store: ArtifactStore, ref: ArtifactRef, input: StageActivityInput): Promise<string> {
+/**
+ * The local path of an artifact a stage was given as `field`, or a non-retryable failure
+ * saying what is wrong and what to pass (`hint`) instead.
+ */
+export async function artifactFile(
+  store: ArtifactStore, ref: ArtifactRef, input: StageActivityInput, field: string, hint = 'pass the output of the stage that makes it',
+): Promise<string> {
+  const where = `stage ${input.stageId} (${input.uses}): ${field}`;
   let file: string;
   try {
     file = store.resolve(ref);
   } catch (err) {
-    throw ApplicationFailure.create({
-      type: 'InvalidStageInput',
-      nonRetryable: true,
-      message: `stage ${input.stageId} (${input.uses}): with.instances: ${messageOf(err)}; pass the instances output of an earlier data stage`,
-    });
+    throw ApplicationFailure.create({ type: 'InvalidStageInput', nonRetryable: true, message: `${where}: ${messageOf(err)}; ${hint}` });
   }
   if (await fs.access(file).then(() => true, () => false)) return file;
   throw ApplicationFailure.create({
     type: 'ArtifactMissing',
     nonRetryable: true,
     message:
-      `stage ${input.stageId} (${input.uses}): the instances manifest ${ref.uri} is not in the artifact store at ${store.dir}. ` +
-      'Run the stage that produced it again (with cache: false if it came from the cache), or point with.instances at an artifact this worker can read.',
+      `${where}: ${ref.uri} is not in the artifact store at ${store.dir}. Run the stage that produced it again ` +
+      `(with cache: false if it came from the cache), or point ${field} at an artifact this worker can read.`,
   });
+}
+
+export function manifestFile(store: ArtifactStore, ref: ArtifactRef, input: StageActivityInput): Promise<string> {
+  return artifactFile(store, ref, input, 'with.instances', 'pass the instances output of an earlier data stage');
 }
 
 /** A cheap first pass for the progress total; it also rejects a malformed manifest before any work. */
@@ -41,10 +48,35 @@ export async function countManifestImages(manifest: string, input: StageActivity
     total += Array.isArray(value?.images) ? value.images.length : 0;
   }
   if (problems.length === 0) return total;
-  const where = problems.slice(0, 5).map((p) => `line ${p.line}: ${p.message}`).join('; ');
-  throw ApplicationFailure.create({
+  throw invalidManifest(problems, input);
+}
+
+/**
+ * Every row of a manifest, checked: each needs an instance_id and an images list, and ids
+ * are unique. Problems are collected and reported together, with line numbers.
+ */
+export async function readManifestRows(file: string, input: StageActivityInput): Promise<ManifestRow[]> {
+  const problems: JsonlProblem[] = [];
+  const rows: ManifestRow[] = [];
+  const ids = new Set<string>();
+  for await (const { value, line } of readJsonl<ManifestRow>(file, (p) => problems.push(p))) {
+    if (typeof value?.instance_id !== 'string' || !Array.isArray(value.images)) {
+      problems.push({ file, line, message: 'a manifest row needs instance_id and images[]' });
+    } else if (ids.has(value.instance_id)) {
+      problems.push({ file, line, message: `instance ${value.instance_id} appears twice; instance ids must be unique` });
+    } else {
+      ids.add(value.instance_id);
+      rows.push(value);
+    }
+  }
+  if (problems.length) throw invalidManifest(problems, input);
+  return rows;
+}
+
+function invalidManifest(problems: JsonlProblem[], input: StageActivityInput): ApplicationFailure {
+  return ApplicationFailure.create({
     type: 'InvalidManifest',
     nonRetryable: true,
-    message: `stage ${input.stageId} (${input.uses}): the instances manifest has ${problems.length} malformed line(s) (${where}); fix the stage that wrote it`,
+    message: `stage ${input.stageId} (${input.uses}): the instances manifest has ${describeProblems(problems)}; fix the stage that wrote it`,
   });
 }

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import { decideInputs } from '../../engine/kinds/review.js';
+import { decideInputs, describePolicy } from '../../engine/kinds/review.js';
 import type { JsonObject } from '../../engine/types.js';
 import type { ArtifactStore } from '../artifact-store.js';
 import { JsonlWriter } from '../data/jsonl.js';
@@ -9,7 +9,7 @@ import { parseInputs } from '../inputs.js';
 import type { StageActivityInput, StageActivityResult } from '../stage-io.js';
 import { DECISIONS_MEDIA_TYPE, type Decision } from './items.js';
 import { readItems } from './read-items.js';
-import { acceptedIds, describePolicy } from './policy.js';
+import { acceptedIds } from './policy.js';
 
 /**
  * `core/decide`: every item decided by the stage's policy, marked automatic. Items are

@@ -1,7 +1,5 @@
 import type { DecisionPolicy } from '../../engine/kinds/review.js';
 
-export { describePolicy } from '../../engine/kinds/review.js';
-
 /** The fields of a review item a policy looks at. */
 export interface Rankable {
   id: string;

@@ -1,8 +1,8 @@
-import fs from 'node:fs/promises';
 import { ApplicationFailure } from '@temporalio/activity';
 import type { ArtifactRef } from '../../engine/types.js';
 import type { ArtifactStore } from '../artifact-store.js';
-import { readJsonl, type JsonlProblem } from '../data/jsonl.js';
+import { describeProblems, readJsonl, type JsonlProblem } from '../data/jsonl.js';
+import { artifactFile } from '../data/manifest-input.js';
 import type { StageActivityInput } from '../stage-io.js';
 import type { Decision, ReviewItem } from './items.js';
 
@@ -10,19 +10,6 @@ import type { Decision, ReviewItem } from './items.js';
 
 function fail(input: StageActivityInput, type: string, message: string): never {
   throw ApplicationFailure.create({ type, nonRetryable: true, message: `stage ${input.stageId} (${input.uses}): ${message}` });
-}
-
-export async function artifactFile(store: ArtifactStore, ref: ArtifactRef, input: StageActivityInput, field: string): Promise<string> {
-  let file = '';
-  try {
-    file = store.resolve(ref);
-  } catch (err) {
-    fail(input, 'InvalidStageInput', `${field}: ${(err as Error).message}`);
-  }
-  if (!(await fs.access(file).then(() => true, () => false))) {
-    fail(input, 'ArtifactMissing', `${field}: ${ref.uri} is not in the artifact store at ${store.dir}; run the stage that produced it again`);
-  }
-  return file;
 }
 
 async function readAll<T>(file: string, input: StageActivityInput, field: string, check: (v: T) => string | undefined): Promise<T[]> {
@@ -33,10 +20,7 @@ async function readAll<T>(file: string, input: StageActivityInput, field: string
     if (wrong) problems.push({ file, line, message: wrong });
     else rows.push(value);
   }
-  if (problems.length) {
-    const where = problems.slice(0, 5).map((p) => `line ${p.line}: ${p.message}`).join('; ');
-    fail(input, 'InvalidStageInput', `${field} has ${problems.length} malformed line(s) (${where})`);
-  }
+  if (problems.length) fail(input, 'InvalidStageInput', `${field} has ${describeProblems(problems)}`);
   return rows;
 }
 

@@ -2,12 +2,11 @@ import fs from 'node:fs/promises';
 import { ApplicationFailure } from '@temporalio/activity';
 import type { ArtifactRef } from '../../engine/types.js';
 import type { ArtifactStore } from '../artifact-store.js';
-import { readJsonl, type JsonlProblem } from '../data/jsonl.js';
+import { describeProblems, readJsonl, type JsonlProblem } from '../data/jsonl.js';
 import type { ManifestRow } from '../data/manifest.js';
-import { manifestFile } from '../data/manifest-input.js';
+import { artifactFile, manifestFile, readManifestRows } from '../data/manifest-input.js';
 import type { EmbedIndexRow } from '../embed/embed-images.js';
 import { readMatrix, type Matrix } from '../embed/matrix.js';
-import { artifactFile } from '../review/read-items.js';
 import type { ReviewImage } from '../review/items.js';
 import type { StageActivityInput } from '../stage-io.js';
 
@@ -50,7 +49,7 @@ function fail(input: StageActivityInput, message: string, type = 'InvalidStageIn
 export async function loadInstanceMatrix(
   store: ArtifactStore, w: EmbeddedInputs, input: StageActivityInput, opts: { strict: boolean },
 ): Promise<InstanceMatrix> {
-  const rows = await readManifest(await manifestFile(store, w.instances, input), input);
+  const rows = await readManifestRows(await manifestFile(store, w.instances, input), input);
   const index = await readIndex(await artifactFile(store, w.index, input, 'with.index'), input);
   const full = await readEmbeddings(await artifactFile(store, w.embeddings, input, 'with.embeddings'), w, index.length, input);
   const rowOf = rowsBySha(index, full.rows, input);
@@ -98,20 +97,6 @@ function gather(full: Matrix, picked: number[]): Matrix {
   return { data, rows: picked.length, dims };
 }
 
-async function readManifest(file: string, input: StageActivityInput): Promise<ManifestRow[]> {
-  const rows: ManifestRow[] = [];
-  const ids = new Set<string>();
-  for await (const { value, line } of readJsonl<ManifestRow>(file)) {
-    if (typeof value?.instance_id !== 'string' || !Array.isArray(value.images)) {
-      fail(input, `with.instances line ${line}: an instance needs an instance_id and an images list; fix the stage that wrote it`, 'InvalidManifest');
-    }
-    if (ids.has(value.instance_id)) fail(input, `with.instances line ${line}: instance ${value.instance_id} appears twice; instance ids must be unique`, 'InvalidManifest');
-    ids.add(value.instance_id);
-    rows.push(value);
-  }
-  return rows;
-}
-
 async function readIndex(file: string, input: StageActivityInput): Promise<EmbedIndexRow[]> {
   const problems: JsonlProblem[] = [];
   const index: EmbedIndexRow[] = [];
@@ -119,10 +104,7 @@ async function readIndex(file: string, input: StageActivityInput): Promise<Embed
     if (Number.isInteger(value?.row) && typeof value.instance_id === 'string' && typeof value.sha256 === 'string') index.push(value);
     else problems.push({ file, line, message: 'an index row needs row, instance_id and sha256' });
   }
-  if (problems.length) {
-    const where = problems.slice(0, 5).map((p) => `line ${p.line}: ${p.message}`).join('; ');
-    fail(input, `with.index has ${problems.length} malformed line(s) (${where}); pass the index output of embed/images`);
-  }
+  if (problems.length) fail(input, `with.index has ${describeProblems(problems)}; pass the index output of embed/images`);
   return index;
 }
 

@@ -3,9 +3,9 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import { mergeInputs } from '../../engine/kinds/twin.js';
 import type { JsonObject } from '../../engine/types.js';
 import type { ArtifactStore } from '../artifact-store.js';
-import { JsonlWriter, readJsonl } from '../data/jsonl.js';
+import { JsonlWriter } from '../data/jsonl.js';
 import { MANIFEST_MEDIA_TYPE, type ManifestRow } from '../data/manifest.js';
-import { manifestFile } from '../data/manifest-input.js';
+import { manifestFile, readManifestRows } from '../data/manifest-input.js';
 import type { HomeLayout } from '../home.js';
 import { parseInputs } from '../inputs.js';
 import { readDecisions, readFullItems } from '../review/read-items.js';
@@ -28,8 +28,7 @@ export function createMergeDuplicates(deps: { store: ArtifactStore; home: HomeLa
   return async function mergeDuplicates(input: StageActivityInput): Promise<StageActivityResult> {
     const ctx = Context.current();
     const opts = parseInputs(mergeInputs, input);
-    const rows: ManifestRow[] = [];
-    for await (const { value } of readJsonl<ManifestRow>(await manifestFile(deps.store, opts.instances, input))) rows.push(value);
+    const rows = await readManifestRows(await manifestFile(deps.store, opts.instances, input), input);
     const position = new Map(rows.map((r, i) => [r.instance_id, i]));
     const items = await readFullItems(deps.store, opts.candidates, input, 'with.candidates');
     const decisions = await readDecisions(deps.store, opts.decisions, input, 'with.decisions');

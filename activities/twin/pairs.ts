@@ -130,3 +130,26 @@ export function chooseIndices(count: number, quota: number, seed: number): (inde
   }
   return has;
 }
+
+/** FNV-1a over a string's UTF-16 code units, from the offset basis XOR `seed`. */
+export function fnv1a(text: string, seed = 0): number {
+  let h = 2166136261 ^ seed;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 16777619);
+  return h >>> 0;
+}
+
+/** A well-spread 32-bit hash of a key's parts: FNV-1a of their JSON, then murmur3's finaliser. */
+export function hashKey(...key: Array<string | number>): number {
+  let h = fnv1a(JSON.stringify(key));
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+/**
+ * A generator for one key, e.g. (seed, instance id): draws keyed this way do not change
+ * when other instances are added, removed or reordered.
+ */
+export function keyedRandom(...key: Array<string | number>): () => number {
+  return seededRandom(hashKey(...key));
+}

@@ -1,3 +1,5 @@
+import { fnv1a } from './pairs.js';
+
 /**
  * Question templates for "same object instance?" queries. Each says what counts as the
  * same instance, asks for the reasoning, and asks for the verdict in answer tags, which
@@ -42,7 +44,5 @@ export function checkTemplates(templates: readonly string[]): string[] {
 
 /** The template for one query: spread over the set, fixed by the query's images so reruns match. */
 export function pickTemplate(templates: readonly string[], key: string): string {
-  let h = 2166136261;
-  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 16777619);
-  return templates[(h >>> 0) % templates.length]!;
+  return templates[fnv1a(key) % templates.length]!;
 }

@@ -11,7 +11,7 @@ import { parseInputs } from '../inputs.js';
 import { REVIEW_ITEMS_MEDIA_TYPE, type ReviewItem } from '../review/items.js';
 import { startHeartbeat } from '../similarity/heartbeat.js';
 import { instancesDone, loadInstanceMatrix, type InstanceMatrix } from '../similarity/instance-matrix.js';
-import { keyedRandom } from '../similarity/keyed-seed.js';
+import { keyedRandom } from './pairs.js';
 import { RankedList } from '../similarity/ranked-list.js';
 import type { StageActivityInput, StageActivityResult } from '../stage-io.js';
 

@@ -3,14 +3,15 @@ import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activ
 import { SYNTH_ORIGIN, type SynthEdit, type SynthesizeSpec, synthesizeInputs } from '../../engine/kinds/synthesize.js';
 import type { JsonObject } from '../../engine/types.js';
 import type { ArtifactStore } from '../artifact-store.js';
-import { JsonlWriter, readJsonl, type JsonlProblem } from '../data/jsonl.js';
+import { JsonlWriter } from '../data/jsonl.js';
 import { MANIFEST_MEDIA_TYPE, type ManifestImage, type ManifestRow } from '../data/manifest.js';
-import { manifestFile } from '../data/manifest-input.js';
+import { manifestFile, readManifestRows } from '../data/manifest-input.js';
 import type { HomeLayout } from '../home.js';
 import { parseInputs } from '../inputs.js';
 import { REVIEW_ITEMS_MEDIA_TYPE, type ReviewItem } from '../review/items.js';
 import type { StageActivityInput, StageActivityResult } from '../stage-io.js';
-import { applyEdit, editCycle, keyedRandom } from './synth/edit.js';
+import { applyEdit, editCycle } from './synth/edit.js';
+import { keyedRandom } from './pairs.js';
 import { type Raster, type Region, decodeRgb, encodeJpeg } from './synth/raster.js';
 
 /** What was done to make a generated image: enough to redo it and to show a reviewer where to look. */
@@ -61,7 +62,7 @@ export function createSynthesizeVariants(deps: { store: ArtifactStore; home: Hom
   return async function synthesizeVariants(input: StageActivityInput): Promise<StageActivityResult> {
     const ctx = Context.current();
     const spec = parseInputs(synthesizeInputs, input);
-    const rows = await readRows(await manifestFile(store, spec.instances, input), input);
+    const rows = await readManifestRows(await manifestFile(store, spec.instances, input), input);
     const { work, skipped } = chooseInstances(rows, spec.maxInstances, input);
     const dir = home.stageDir(input.runId, input.stageId);
     const writers = { generated: await JsonlWriter.open(path.join(dir, 'generated.jsonl')), items: await JsonlWriter.open(path.join(dir, 'items.jsonl')) };
@@ -175,22 +176,6 @@ async function decode(image: RealImage, row: ManifestRow, input: StageActivityIn
 }
 
 /** Every row of the manifest; a malformed one fails the stage, naming its lines. */
-async function readRows(file: string, input: StageActivityInput): Promise<ManifestRow[]> {
-  const problems: JsonlProblem[] = [];
-  const rows: ManifestRow[] = [];
-  for await (const { value, line } of readJsonl<ManifestRow>(file, (p) => problems.push(p))) {
-    if (typeof value?.instance_id === 'string' && Array.isArray(value.images)) rows.push(value);
-    else problems.push({ file, line, message: 'a manifest row needs instance_id and images[]' });
-  }
-  if (problems.length === 0) return rows;
-  throw ApplicationFailure.create({
-    type: 'InvalidManifest',
-    nonRetryable: true,
-    message: `stage ${input.stageId} (${input.uses}): the instances manifest has ${problems.length} malformed line(s) ` +
-      `(${problems.slice(0, 5).map((p) => `line ${p.line}: ${p.message}`).join('; ')}); fix the stage that wrote it`,
-  });
-}
-
 /**
  * The instances to edit, in manifest order, up to `maxInstances`, each with its distinct
  * real images sorted by digest (so the seeded pick ignores the order images are listed in).

@@ -1,11 +1,11 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import type { AssembleSpec } from '../../../engine/kinds/assemble.js';
 import type { ArtifactStore } from '../../artifact-store.js';
-import { readJsonl, type JsonlProblem } from '../../data/jsonl.js';
+import { describeProblems, readJsonl, type JsonlProblem } from '../../data/jsonl.js';
 import type { ManifestRow } from '../../data/manifest.js';
-import { manifestFile } from '../../data/manifest-input.js';
+import { artifactFile, manifestFile } from '../../data/manifest-input.js';
 import type { Decision, ReviewItem } from '../../review/items.js';
-import { artifactFile, readDecisions } from '../../review/read-items.js';
+import { readDecisions } from '../../review/read-items.js';
 import type { StageActivityInput } from '../../stage-io.js';
 
 /**
@@ -108,7 +108,7 @@ async function readInstances(file: string, fail: Fail): Promise<Loaded & { seen:
     loaded.instances.push(inst);
   }
   if (problems.length) {
-    fail(`with.instances has ${problems.length} malformed line(s) (${problems.slice(0, 5).map((p) => `line ${p.line}: ${p.message}`).join('; ')}); fix the stage that wrote it`);
+    fail(`with.instances has ${describeProblems(problems)}; fix the stage that wrote it`);
   }
   return loaded;
 }

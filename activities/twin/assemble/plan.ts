@@ -1,5 +1,5 @@
 import {
-  QUERY_KINDS, chooseIndices, countQueries, proportionalQuotas, seededRandom, splitInstances,
+  QUERY_KINDS, fnv1a, chooseIndices, countQueries, proportionalQuotas, seededRandom, splitInstances,
   type AssemblyInstance, type KindCounts, type QueryKind,
 } from '../pairs.js';
 import type { Loaded, LoadedInstance } from './load.js';
@@ -149,9 +149,7 @@ export function checkCounts(space: QuerySpace): void {
 
 /** A stable sub-seed per purpose, so changing one draw (say the eval target) leaves the others alone. */
 export function subSeed(seed: number, label: string): number {
-  let h = 2166136261 ^ (seed >>> 0);
-  const text = `:${label}`;
-  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 16777619);
+  const h = fnv1a(`:${label}`, seed >>> 0);
   return Math.imul(h ^ (h >>> 15), 0x2c1b3c6d) >>> 0;
 }
 

@@ -1,4 +1,4 @@
-import type { QueryKind } from '../pairs.js';
+import { fnv1a, type QueryKind } from '../pairs.js';
 import { pickTemplate, renderQuestion } from '../prompts.js';
 import type { Loaded } from './load.js';
 import type { DecodedQuery, QuerySpace, SplitName } from './plan.js';
@@ -60,12 +60,6 @@ export function emptyBatch(split: SplitName, capacity: number): RowBatch {
     image1: new Uint32Array(capacity), image2: new Uint32Array(capacity), instance1: new Uint32Array(capacity),
     instance2: new Uint32Array(capacity), question: new Uint32Array(capacity), pairId: new Array<string>(capacity).fill(''),
   };
-}
-
-function fnv1a(text: string): number {
-  let h = 2166136261;
-  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 16777619);
-  return h >>> 0;
 }
 
 /**

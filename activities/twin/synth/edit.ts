@@ -1,5 +1,5 @@
 import type { SynthEdit } from '../../../engine/kinds/synthesize.js';
-import { seededRandom } from '../pairs.js';
+import { keyedRandom } from '../pairs.js';
 import { type EditProposal, composite, maskedChange } from './mask.js';
 import { patch } from './patch.js';
 import type { Raster } from './raster.js';
@@ -37,20 +37,6 @@ export function applyEdit(type: SynthEdit, source: Raster, random: () => number)
     if (change >= VISIBLE_CHANGE) break;
   }
   return best!;
-}
-
-/** FNV-1a over the UTF-16 code units, then murmur3's finaliser so similar keys spread out. */
-export function hashString(text: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
-  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
-  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
-  return (h ^ (h >>> 16)) >>> 0;
-}
-
-/** The generator for one key; JSON keeps the parts apart whatever characters an id holds. */
-export function keyedRandom(...key: Array<string | number>): () => number {
-  return seededRandom(hashString(JSON.stringify(key)));
 }
 
 /** The instance's edit cycle: `edits` in a seeded order, variant v takes entry v mod length. */
