@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { constants as fsConstants, createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -37,7 +37,8 @@ export class ArtifactStore {
     const hash = createHash('sha256');
     await pipeline(createReadStream(file), hash);
     const sha256 = hash.digest('hex');
-    await this.place(sha256, (tmp) => fs.copyFile(file, tmp));
+    // A reflink where the filesystem can (no second copy of a large dataset file), else a copy.
+    await this.place(sha256, (tmp) => fs.copyFile(file, tmp, fsConstants.COPYFILE_FICLONE));
     const { size } = await fs.stat(this.pathOf(sha256));
     return { uri: `${URI_PREFIX}${sha256}`, sha256, bytes: size, ...(mediaType ? { mediaType } : {}) };
   }

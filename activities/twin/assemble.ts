@@ -17,7 +17,6 @@ import type { StageActivityInput, StageActivityResult } from '../stage-io.js';
 import { failer, loadAssemblyInputs, type Loaded } from './assemble/load.js';
 import { checkCounts, orderQueries, planSplits, quotasFor, selectQueries, type SplitName, type SplitPlan } from './assemble/plan.js';
 import { buildVocabulary } from './assemble/rows.js';
-import { markUsed, writeSplit } from './assemble/write.js';
 import { checkTemplates, DEFAULT_PAIR_TEMPLATES } from './prompts.js';
 
 const HEARTBEAT_MS = 200;
@@ -107,6 +106,8 @@ interface Job {
 
 async function writeDataset(job: Job, progress: { done: number; total: number; unit: string }, signal: AbortSignal) {
   const { loaded, plans, orders, spec, dir } = job;
+  // apache-arrow and parquet-wasm load here, not when a worker starts (about half a second).
+  const { markUsed, writeSplit } = await import('./assemble/write.js');
   const used = {
     train: markUsed(plans.train.space, orders.train, new Uint8Array(loaded.images.length)),
     eval: markUsed(plans.eval.space, orders.eval, new Uint8Array(loaded.images.length)),
