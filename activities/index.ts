@@ -11,6 +11,8 @@ import { createReadCatalog } from './twin/source.js';
 import { createPrepareImages } from './images/prepare.js';
 import { createEmbedImages } from './embed/embed-images.js';
 import { createDecideByPolicy } from './review/decide.js';
+import { createOpenReview, type OpenReviewResult } from './review/open.js';
+import { createReviewActivities, type CloseReviewInput } from './review/close.js';
 import { createMergeDuplicates } from './twin/merge.js';
 import { createAssembleTwin } from './twin/assemble.js';
 import { createDedupeCandidates } from './twin/dedupe.js';
@@ -40,22 +42,26 @@ export function createActivities(deps: ActivityDeps = {}) {
   const cache = new StageCache(home.cacheDir);
   const store = new ArtifactStore(home.artifactsDir);
 
+  const remember = async (input: StageActivityInput, outputs: JsonObject) => {
+    if (!input.cacheKey) return;
+    await cache.put({
+      key: input.cacheKey,
+      uses: input.uses,
+      kindVersion: input.kindVersion,
+      outputs,
+      createdAt: new Date().toISOString(),
+      runId: input.runId,
+      stageId: input.stageId,
+    });
+  };
   /** Writes the cache only after success: a failed stage never leaves an entry. */
-  const cached = (run: StageActivity): StageActivity => async (input) => {
+  const cached = <I extends StageActivityInput>(run: (input: I) => Promise<StageActivityResult>) => async (input: I) => {
     const result = await run(input);
-    if (input.cacheKey) {
-      await cache.put({
-        key: input.cacheKey,
-        uses: input.uses,
-        kindVersion: input.kindVersion,
-        outputs: result.outputs,
-        createdAt: new Date().toISOString(),
-        runId: input.runId,
-        stageId: input.stageId,
-      });
-    }
+    await remember(input, result.outputs);
     return result;
   };
+  const openReview = createOpenReview({ store, home });
+  const review = createReviewActivities({ store, home });
 
   return {
     /** Local activity the interpreter runs before scheduling a cacheable stage. */
@@ -70,6 +76,15 @@ export function createActivities(deps: ActivityDeps = {}) {
     prepareImages: cached(createPrepareImages({ store, home })),
     embedImages: cached(createEmbedImages({ store, home })),
     decideByPolicy: cached(createDecideByPolicy({ store, home })),
+    /** `core/review`: a policy's decisions are final (and cached) at once; people's are cached by closeReview. */
+    async openReview(input: StageActivityInput): Promise<OpenReviewResult> {
+      const opened = await openReview(input);
+      if ('decided' in opened) await remember(input, opened.decided.outputs);
+      return opened;
+    },
+    closeReview: cached<CloseReviewInput>(review.closeReview),
+    loadReviewIndex: review.loadReviewIndex,
+    appendReviewAudit: review.appendReviewAudit,
     mergeDuplicates: cached(createMergeDuplicates({ store, home })),
     dedupeCandidates: cached(createDedupeCandidates({ store, home })),
     shortlistHardNegatives: cached(createShortlistHardNegatives({ store, home })),

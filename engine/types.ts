@@ -6,8 +6,11 @@
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 export type JsonObject = { [key: string]: Json };
 
-/** How a kind is carried out: by an activity on a task queue, or by the workflow waiting for people. */
-export type StageHandler = 'activity' | 'approval';
+/**
+ * How a kind is carried out: by an activity on a task queue, by the workflow waiting for
+ * one person's approval, or by a review workflow holding a queue of items for people.
+ */
+export type StageHandler = 'activity' | 'approval' | 'review';
 
 /** Retry policy of one stage after compilation. */
 export interface CompiledRetry {

@@ -28,6 +28,9 @@ export function checkDecision(kind: DecisionKind, rec: StageStatus, spec: Compil
       if (rec.state !== 'failed' && rec.state !== 'waiting') {
         throw new Error(`stage ${spec.id} is ${rec.state}; only a failed or waiting stage can be skipped`);
       }
+      if (rec.waitingFor === 'review') {
+        throw new Error(`stage ${spec.id} is an open review; decide its items (twinflow review), let its deadline act, or cancel the run`);
+      }
       return;
   }
 }

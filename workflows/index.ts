@@ -1,1 +1,2 @@
 export { pipelineWorkflow } from './pipeline.js';
+export { reviewWorkflow } from './review.js';

@@ -1,5 +1,6 @@
 import { defineQuery, defineUpdate } from '@temporalio/workflow';
 import type { CompiledPipeline, Json, JsonObject, RunState, StageState } from '../engine/types.js';
+import type { ReviewCarried, ReviewLimits } from './review.js';
 
 /** Control task queue: interpreter workflows and their cache lookups run here. */
 export const CONTROL_QUEUE = 'twinflow';
@@ -14,6 +15,8 @@ export interface RunOptions {
   searchAttributes?: boolean;
   /** Continue as new once history passes this many events (Temporal's own suggestion applies too). */
   maxHistoryEvents?: number;
+  /** When review workflows flush their audit and continue as new (tests lower them). */
+  reviewLimits?: ReviewLimits;
 }
 
 /** What one stage went through, in order: decisions by people and recoveries. */
@@ -52,7 +55,9 @@ export interface StageStatus {
   error?: StageError;
   approval?: ApprovalRecord;
   /** What a waiting stage waits for. */
-  waitingFor?: 'approval';
+  waitingFor?: 'approval' | 'review';
+  /** An open review's queue (see workflows/review.ts); its progress comes from the review's own query. */
+  review?: { workflowId: string; total: number; title?: string };
   message?: string;
   approvers?: string[];
   cacheKey?: string;
@@ -81,7 +86,12 @@ export interface PipelineInput {
   pipeline: CompiledPipeline;
   options?: RunOptions;
   /** State carried across continue-as-new. */
-  carried?: { stages: Record<string, StageStatus>; startedAt: string; generation: number };
+  carried?: {
+    stages: Record<string, StageStatus>;
+    startedAt: string;
+    generation: number;
+    reviewResume?: Record<string, { queue: string; carried: ReviewCarried }>;
+  };
 }
 
 export interface DecisionArgs {

@@ -1,9 +1,11 @@
 import {
   ActivityCancellationType,
   CancellationScope,
+  ParentClosePolicy,
   allHandlersFinished,
   condition,
   continueAsNew,
+  executeChild,
   isCancellation,
   proxyActivities,
   proxyLocalActivities,
@@ -12,6 +14,7 @@ import {
 } from '@temporalio/workflow';
 import type { Activities, StageActivity } from '../activities/index.js';
 import type { StageActivityInput } from '../activities/stage-io.js';
+import type { OpenReviewResult } from '../activities/review/open.js';
 import { evaluateCondition, references, resolveInputs, type ExprContext } from '../engine/expressions.js';
 import type { CompiledPipeline, CompiledStage, RunState } from '../engine/types.js';
 import {
@@ -30,6 +33,8 @@ import {
 import { upsertRunState } from './search-attributes.js';
 import { applyDecision, checkDecision } from './decisions.js';
 import { describeFailure, isWorkerLost } from './failures.js';
+import { reviewWorkflow, type ReviewCarried } from './review.js';
+import { reviewWorkflowId } from './review-messages.js';
 
 /** A worker that vanished mid-stage is replaced this many times before the stage counts as failed. */
 const MAX_WORKER_LOSSES = 10;
@@ -64,6 +69,8 @@ class Interpreter {
   private readonly stages: Record<string, StageStatus>;
   private readonly running = new Map<string, Promise<void>>();
   private readonly tries: Record<string, number> = {};
+  /** Decisions of reviews that passed their deadline, by stage: a retry reopens the queue with them. */
+  private readonly reviewResume: Record<string, { queue: string; carried: ReviewCarried }>;
   private readonly startedAt: string;
   private readonly generation: number;
   private endedAt?: string;
@@ -76,6 +83,7 @@ class Interpreter {
     this.startedAt = input.carried?.startedAt ?? now();
     this.generation = input.carried?.generation ?? 0;
     this.stages = input.carried?.stages ?? initialStages(this.p);
+    this.reviewResume = input.carried?.reviewResume ?? {};
   }
 
   async execute(): Promise<RunStatus> {
@@ -203,7 +211,8 @@ class Interpreter {
     };
     try {
       if (spec.cache && (await this.useCache(call, rec))) return;
-      await this.runActivity(spec, rec, call);
+      if (spec.handler === 'review') await this.runReview(spec, rec, call);
+      else await this.runActivity(spec, rec, call);
     } catch (err) {
       if (isCancellation(err)) return this.fail(rec, { message: 'cancelled with the run', type: 'Cancelled' });
       return this.fail(rec, describeFailure(err));
@@ -240,6 +249,44 @@ class Interpreter {
         rec.events.push({ at: now(), event: 'worker-lost', note: 'no heartbeat; rescheduled' });
       }
     }
+  }
+
+  /**
+   * `core/review`: the open activity checks the items and either decides them by policy
+   * (done) or writes the queue; then a review workflow, a child of this run, holds the
+   * queue until people have decided every item or its deadline acts.
+   */
+  private async runReview(spec: CompiledStage, rec: StageStatus, call: StageActivityInput): Promise<void> {
+    const opened = await (this.activity(spec) as unknown as (input: StageActivityInput) => Promise<OpenReviewResult>)(call);
+    if ('decided' in opened) {
+      rec.attempts += opened.decided.attempt;
+      Object.assign(rec, { state: 'succeeded', outputs: opened.decided.outputs, endedAt: now() });
+      return;
+    }
+    const { review } = opened;
+    const workflowId = reviewWorkflowId(call.runId, spec.id);
+    rec.attempts += 1;
+    Object.assign(rec, { state: 'waiting', waitingFor: 'review', review: { workflowId, total: review.total, ...(review.config.title ? { title: review.config.title } : {}) } });
+    this.changed = true;
+    const resume = this.reviewResume[spec.id];
+    delete this.reviewResume[spec.id];
+    const carried = resume?.queue === review.queue.sha256 ? { ...resume.carried, overdue: false } : undefined;
+    const result = await executeChild(reviewWorkflow, {
+      workflowId,
+      parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
+      args: [{ call, activityQueue: activityQueue(spec.queue), ...review, ...(carried ? { carried } : {}), ...(this.options.reviewLimits ? { limits: this.options.reviewLimits } : {}) }],
+    });
+    rec.waitingFor = undefined;
+    this.changed = true;
+    if (result.outcome === 'expired') {
+      this.reviewResume[spec.id] = { queue: review.queue.sha256, carried: result.carried };
+      return this.fail(rec, {
+        type: 'ReviewDeadline',
+        message: `the review's deadline passed with ${result.undecided} of ${review.total} items undecided; the decisions made are kept: ` +
+          `retry the stage to reopen the review with them (e.g. twinflow retry ${call.runId} ${spec.id} --set deadline=24h)`,
+      });
+    }
+    Object.assign(rec, { state: 'succeeded', outputs: result.outputs, endedAt: now() });
   }
 
   private activity(spec: CompiledStage): StageActivity {
@@ -279,7 +326,7 @@ class Interpreter {
     return continueAsNew<typeof pipelineWorkflow>({
       pipeline: this.p,
       options: this.options,
-      carried: { stages: this.stages, startedAt: this.startedAt, generation: this.generation + 1 },
+      carried: { stages: this.stages, startedAt: this.startedAt, generation: this.generation + 1, reviewResume: this.reviewResume },
     });
   }
 

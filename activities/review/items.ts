@@ -1,7 +1,7 @@
 /**
  * The formats people-in-the-loop stages exchange. A stage that needs human judgement
  * (dedupe candidates, hard-negative shortlists, generated-image validation) writes an
- * items artifact; a deciding stage (`core/decide` now, `core/review` later) writes a
+ * items artifact; a deciding stage (`core/review`, or `core/decide`) writes a
  * decisions artifact with one row per decided item; the consuming stage reads both.
  */
 
@@ -47,4 +47,12 @@ export interface Decision {
   /** True for decisions made by a policy rather than a person. */
   automatic: boolean;
   note?: string;
+  /** With a quorum above 1: every vote, and the share that chose `choice`. */
+  votes?: Array<{ by: string; choice: string; at: string; note?: string }>;
+  agreement?: number;
+  /** The votes tied; `choice` is the tied choice listed first. */
+  tie?: boolean;
 }
+
+export const REVIEW_AUDIT_MEDIA_TYPE = 'application/x-twinflow-review-audit+jsonl';
+export const REVIEW_QUEUE_MEDIA_TYPE = 'application/x-twinflow-review-queue+jsonl';

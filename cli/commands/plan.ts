@@ -29,9 +29,9 @@ export async function planPipeline(p: CompiledPipeline, cache = new StageCache(h
   for (const id of p.order) {
     const s = p.stages[id]!;
     const resolved = tryResolve(s, { params: p.params, matrix: s.matrix, stages: known });
-    let verdict: PlanVerdict = s.handler === 'approval' ? 'waits for people' : 'will run';
+    let verdict: PlanVerdict = waitsForPeople(s, resolved?.with) ? 'waits for people' : 'will run';
     let cacheKey: string | undefined;
-    if (resolved && s.cache && s.handler === 'activity') {
+    if (resolved && s.cache && s.handler !== 'approval') {
       cacheKey = await computeStageKey({ uses: s.uses, kindVersion: s.kindVersion, inputs: resolved.with, shellEnv: resolved.shellEnv });
       const hit = await cache.get(cacheKey);
       if (hit) {
@@ -43,6 +43,13 @@ export async function planPipeline(p: CompiledPipeline, cache = new StageCache(h
     planned.push({ id, uses: s.uses, queue: s.queue, needs: s.needs, inputs: resolved?.with ?? s.with, verdict, cacheKey });
   }
   return planned;
+}
+
+/** Approval gates, and reviews that no policy decides. */
+function waitsForPeople(s: CompiledStage, inputs: Record<string, unknown> = s.with): boolean {
+  if (s.handler === 'approval') return true;
+  if (s.handler !== 'review') return false;
+  return inputs.mode === 'people' || (inputs.mode === undefined && inputs.policy === undefined);
 }
 
 function tryResolve(s: CompiledStage, ctx: ExprContext) {

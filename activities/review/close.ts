@@ -1,0 +1,81 @@
+import fs from 'node:fs/promises';
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import type { ArtifactRef } from '../../engine/types.js';
+import type { AuditRecord, ReviewConfig } from '../../workflows/review-messages.js';
+import { encodeHashes } from '../../workflows/review-ids.js';
+import type { ArtifactStore } from '../artifact-store.js';
+import { readJsonl } from '../data/jsonl.js';
+import type { HomeLayout } from '../home.js';
+import type { StageActivityInput, StageActivityResult } from '../stage-io.js';
+import { finalDecisions, replayVotes } from './audit.js';
+import { writeReviewOutputs } from './outputs.js';
+import { REVIEW_AUDIT_MEDIA_TYPE } from './items.js';
+
+/** What the review workflow hands over when its queue is done. */
+export interface CloseReviewInput extends StageActivityInput {
+  review: {
+    items: ArtifactRef;
+    queue: ArtifactRef;
+    config: ReviewConfig;
+    segments: ArtifactRef[];
+    outcome: 'complete' | 'deadline';
+    /** The deadline decides the items still short of their quorum. */
+    remaining?: 'accept' | 'reject';
+  };
+}
+
+/** The ids of a queue artifact, in order. */
+export async function readQueueIds(store: ArtifactStore, queue: ArtifactRef): Promise<string[]> {
+  const text = await fs.readFile(store.resolve(queue), 'utf8');
+  return text.split('\n').filter(Boolean).map((line) => JSON.parse(line) as string);
+}
+
+/** Every audit record of a review, segment after segment. */
+export async function* readAudit(store: ArtifactStore, segments: ArtifactRef[]): AsyncGenerator<AuditRecord> {
+  for (const segment of segments) {
+    for await (const { value } of readJsonl<AuditRecord>(store.resolve(segment))) yield value;
+  }
+}
+
+async function collect<T>(rows: AsyncIterable<T>): Promise<T[]> {
+  const all: T[] = [];
+  for await (const row of rows) all.push(row);
+  return all;
+}
+
+export function createReviewActivities(deps: { store: ArtifactStore; home: HomeLayout }) {
+  const { store } = deps;
+  return {
+    /** The queue's ids as 9-character hashes: what the review workflow checks item ids against. */
+    async loadReviewIndex(input: { queue: ArtifactRef; total: number }): Promise<{ hashes: string }> {
+      const ids = await readQueueIds(store, input.queue);
+      if (ids.length !== input.total) {
+        throw ApplicationFailure.create({ type: 'InvalidStageInput', nonRetryable: true, message: `review queue holds ${ids.length} ids, expected ${input.total}` });
+      }
+      return { hashes: encodeHashes(ids) };
+    },
+
+    /** One more audit segment in the store. */
+    async appendReviewAudit(input: { runId: string; stageId: string; records: AuditRecord[] }): Promise<ArtifactRef> {
+      const text = input.records.map((r) => JSON.stringify(r)).join('\n') + '\n';
+      const ref = await store.putBytes(text, REVIEW_AUDIT_MEDIA_TYPE);
+      return { ...ref, counts: { rows: input.records.length } };
+    },
+
+    /** The review's outputs: one final decision per item (quorum, ties, deadline), and the whole audit. */
+    async closeReview(input: CloseReviewInput): Promise<StageActivityResult> {
+      const { review } = input;
+      const ids = await readQueueIds(store, review.queue);
+      const votes = replayVotes(await collect(readAudit(store, review.segments)));
+      const at = new Date().toISOString();
+      const remaining = review.remaining
+        ? { choice: review.remaining, at, note: `the deadline passed (${review.config.deadlineAt}); onDeadline: ${review.remaining}-remaining` }
+        : undefined;
+      const tally = finalDecisions(ids, votes, { choices: review.config.choices, quorum: review.config.quorum, ...(remaining ? { remaining } : {}) });
+      const outputs = await writeReviewOutputs(store, deps.home.stageDir(input.runId, input.stageId), {
+        ...tally, audit: readAudit(store, review.segments), outcome: review.outcome,
+      });
+      return { outputs, attempt: Context.current().info.attempt };
+    },
+  };
+}
