@@ -66,14 +66,15 @@ export async function openReviewHandle(session: Session, runId: string, stage: s
 
 /**
  * Turns Temporal's refusals into ReviewRequestErrors; other errors pass through. A review
- * moving to a fresh history (continue-as-new) refuses for a moment: those are sent again.
+ * that is opening or moving to a fresh history (continue-as-new) refuses for a moment:
+ * those requests are sent again.
  */
 async function refusals<T>(what: string, call: () => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await call();
     } catch (err) {
-      const moving = /fresh history|continued.as.new|workflow is closing/i.test(String((err as { cause?: Error })?.cause?.message ?? (err as Error)?.message));
+      const moving = /fresh history|review is opening|continued.as.new|workflow is closing/i.test(String((err as { cause?: Error })?.cause?.message ?? (err as Error)?.message));
       if (!moving || attempt >= 40) return translate(what, err);
       await new Promise((r) => setTimeout(r, 250));
     }

@@ -80,7 +80,7 @@ export interface ReviewClaimResult {
   progress: ReviewProgress;
 }
 
-export type ReviewState = 'open' | 'closing' | 'closed' | 'expired';
+export type ReviewState = 'opening' | 'open' | 'closing' | 'closed' | 'expired';
 
 export interface ReviewProgress {
   runId: string;

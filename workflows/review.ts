@@ -26,6 +26,9 @@ import {
 import { ReviewQueue, type QueueSnapshot } from './review-queue.js';
 import { hashIndex } from './review-ids.js';
 
+/** Item ids per page of the hash index (9 bytes each: 450 KB, under the 512 KB payload warning). */
+const INDEX_PAGE = 50_000;
+
 /** Limits that decide when the queue flushes its audit and continues as new. */
 export interface ReviewLimits {
   /** Audit records held in memory before they are written to the store. @default 2000 */
@@ -77,7 +80,7 @@ export async function reviewWorkflow(input: ReviewWorkflowInput): Promise<Review
 class Review {
   private readonly acts;
   private queue!: ReviewQueue;
-  private state: ReviewState = 'open';
+  private state: ReviewState = 'opening';
   private segments: ArtifactRef[];
   private pending: AuditRecord[];
   private overdue: boolean;
@@ -96,9 +99,14 @@ class Review {
   }
 
   async run(): Promise<ReviewResult> {
-    const { hashes } = await this.acts.loadReviewIndex({ queue: this.input.queue, total: this.input.total });
-    this.queue = new ReviewQueue(hashIndex(hashes), this.input.config, this.input.carried?.snapshot);
+    // Handlers first: an update that finds none is refused outright, even while the index loads.
     this.registerHandlers();
+    const pages: string[] = [];
+    for (let offset = 0; offset < this.input.total; offset += INDEX_PAGE) {
+      pages.push((await this.acts.loadReviewIndex({ queue: this.input.queue, total: this.input.total, offset, limit: INDEX_PAGE })).hashes);
+    }
+    this.queue = new ReviewQueue(hashIndex(pages.join('')), this.input.config, this.input.carried?.snapshot);
+    this.state = 'open';
     try {
       return await this.loop();
     } catch (err) {
@@ -184,8 +192,8 @@ class Review {
   private progress(): ReviewProgress {
     const { call, config, items, queue, total } = this.input;
     return {
-      runId: call.runId, stage: call.stageId, state: this.state, total, decided: this.queue.decided, votes: this.queue.votes,
-      quorum: config.quorum, choices: config.choices, byReviewer: this.queue.byReviewer(), byChoice: this.queue.byChoice(),
+      runId: call.runId, stage: call.stageId, state: this.state, total, decided: this.queue?.decided ?? 0, votes: this.queue?.votes ?? 0,
+      quorum: config.quorum, choices: config.choices, byReviewer: this.queue?.byReviewer() ?? {}, byChoice: this.queue?.byChoice() ?? {},
       ...(config.deadlineAt ? { deadlineAt: config.deadlineAt } : {}), onDeadline: config.onDeadline, overdue: this.overdue,
       assignees: config.assignees, ...(config.title ? { title: config.title } : {}), ...(config.question ? { question: config.question } : {}),
       items, queue, generation: this.input.carried?.generation ?? 0,
@@ -198,6 +206,7 @@ class Review {
     if (args?.runId !== runId || args?.stage !== stageId) {
       throw new Error(`this is the review of stage ${stageId} in run ${runId}, not ${args?.stage} in ${args?.runId}`);
     }
+    if (this.state === 'opening') throw new Error('the review is opening (loading its queue); send again in a moment');
     if (this.state === 'closing' && this.queue.decided < this.queue.total) throw new Error('the review is moving to a fresh history; send again in a moment');
     if (this.state !== 'open') throw new Error(`the review is ${this.state === 'expired' ? 'past its deadline' : 'closed'}; nothing more can be decided`);
   }
@@ -226,7 +235,7 @@ class Review {
     });
 
     setHandler(reviewProgressQuery, () => this.progress());
-    setHandler(reviewRecentQuery, (by: string) => ({ decisions: this.queue.recentOf(by) }));
+    setHandler(reviewRecentQuery, (by: string) => ({ decisions: this.queue?.recentOf(by) ?? [] }));
     setHandler(reviewAuditQuery, () => ({ segments: this.segments, pending: this.pending }));
   }
 }

@@ -46,13 +46,16 @@ async function collect<T>(rows: AsyncIterable<T>): Promise<T[]> {
 export function createReviewActivities(deps: { store: ArtifactStore; home: HomeLayout }) {
   const { store } = deps;
   return {
-    /** The queue's ids as 9-character hashes: what the review workflow checks item ids against. */
-    async loadReviewIndex(input: { queue: ArtifactRef; total: number }): Promise<{ hashes: string }> {
+    /**
+     * The queue's ids from `offset`, at most `limit`, as 9-character hashes: what the review
+     * workflow checks item ids against. Pages keep each result below Temporal's 512 KB payload warning.
+     */
+    async loadReviewIndex(input: { queue: ArtifactRef; total: number; offset: number; limit: number }): Promise<{ hashes: string }> {
       const ids = await readQueueIds(store, input.queue);
       if (ids.length !== input.total) {
         throw ApplicationFailure.create({ type: 'InvalidStageInput', nonRetryable: true, message: `review queue holds ${ids.length} ids, expected ${input.total}` });
       }
-      return { hashes: encodeHashes(ids) };
+      return { hashes: encodeHashes(ids.slice(input.offset, input.offset + input.limit)) };
     },
 
     /** One more audit segment in the store. */
