@@ -11,6 +11,7 @@ import { cancelCommand, listCommand, logsCommand, runCommand, statusCommand } fr
 import { decideCommand } from './commands/decide.js';
 import { execCommand } from './commands/exec.js';
 import { demoCommand, devCommand } from './commands/server.js';
+import { reviewDecideCommand, reviewExportCommand } from './commands/review.js';
 
 const setOption = () => new Option('--set <key=value>', 'override a param (repeatable)').argParser(collect).default([]);
 const port = (value: string) => {
@@ -86,6 +87,15 @@ export function buildProgram(): Command {
     .addOption(setOption())
     .option('--port <n>', 'gRPC port (default 7233, or a free one)', port).option('--runs <n>', 'how many times (the second shows cache hits)', (v) => Number(v), 2)
     .action((file: string, o: { set: string[]; port?: number; runs: number }) => demoCommand(file, { ...o, set: parseAssignments(o.set, '--set') }));
+
+  const review = program.command('review').description('queues of items for people (core/review stages): the review page, bulk decisions, export');
+  review.command('export').argument('<run>').argument('<stage>').description('write a review\'s decisions and audit as JSONL (open or closed)')
+    .option('--decisions <file>', 'where the decisions go (default STAGE.decisions.jsonl)').option('--audit <file>', 'where the audit goes (default STAGE.audit.jsonl)')
+    .action((run: string, stage: string, o: { decisions?: string; audit?: string }) => reviewExportCommand(run, stage, o));
+  review.command('decide').argument('<run>').argument('<stage>').description('send decisions from a JSONL file: {"id", "choice"} or {"id", "undo": true}, optional "note" and "by"')
+    .requiredOption('--file <path>', 'JSONL of decisions').option('--as <name>', 'who decides lines without "by" (default $TWINFLOW_USER or your login)')
+    .option('--batch <n>', 'decisions per update (at most 1000)', (v) => Number(v), 500)
+    .action((run: string, stage: string, o: { file: string; as?: string; batch: number }) => reviewDecideCommand(run, stage, o));
 
   program.command('cache').description('the stage cache under $TWINFLOW_HOME')
     .command('clear').description('remove every cache entry')

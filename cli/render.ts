@@ -30,6 +30,9 @@ export function stageDetail(s: StageView): string {
       if (s.queued) return `queued: waiting for a worker on queue ${s.queue} (npx tsx worker.ts --queue ${s.queue})`;
       return s.progress ? progressBar(s.progress) : '';
     case 'waiting':
+      if (s.waitingFor === 'review') {
+        return `waits for review${s.progress ? ` ${progressBar(s.progress)}` : ''}: twinflow review ${runIdOf(s)}`;
+      }
       return `waits for approval${s.approvers?.length ? ` by ${s.approvers.join(' or ')}` : ''}${s.message ? `: ${s.message}` : ''}`;
     case 'failed':
       return `${firstLine(s.error?.message)} (retry or skip it)`;
@@ -38,15 +41,30 @@ export function stageDetail(s: StageView): string {
     case 'cached':
       return s.cachedFrom ? `from ${s.cachedFrom.runId}` : 'cache hit';
     case 'succeeded':
+      if (s.uses === 'core/review' && s.outputs?.counts) return reviewSummary(s.outputs.counts as Record<string, number>, s.outputs.outcome);
       return s.approval ? `approved by ${s.approval.by}${s.approval.note ? `: ${s.approval.note}` : ''}` : outputsSummary(s);
     default:
       return '';
   }
 }
 
+/** The review page command needs the run id; the review workflow id starts with it. */
+function runIdOf(s: StageView): string {
+  const id = s.review?.workflowId ?? '';
+  const cut = id.lastIndexOf('/review/');
+  return cut > 0 ? `${id.slice(0, cut)} ${id.slice(cut + '/review/'.length)}` : 'RUN STAGE';
+}
+
 function outputsSummary(s: StageView): string {
   const keys = Object.keys(s.outputs ?? {});
   return keys.length ? `outputs: ${keys.join(', ')}` : '';
+}
+
+function reviewSummary(counts: Record<string, number>, outcome: unknown): string {
+  const skip = new Set(['items', 'people', 'automatic', 'undecided']);
+  const choices = Object.entries(counts).filter(([k]) => !skip.has(k)).map(([k, n]) => `${k} ${n}`).join(', ');
+  const who = outcome === 'policy' ? 'by policy' : `${counts.people ?? 0} by people${counts.automatic ? `, ${counts.automatic} at the deadline` : ''}`;
+  return `${counts.items ?? 0} items decided (${who}): ${choices}`;
 }
 
 function firstLine(text?: string): string {

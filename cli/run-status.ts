@@ -2,6 +2,7 @@ import { defaultPayloadConverter } from '@temporalio/common';
 import type { WorkflowExecutionDescription } from '@temporalio/client';
 import type { Progress, RunState } from '../engine/types.js';
 import { statusQuery, type RunStatus, type StageStatus } from '../workflows/messages.js';
+import { reviewProgressQuery } from '../workflows/review-messages.js';
 import type { StageHeartbeat } from '../activities/stage-io.js';
 import { CliError } from './errors.js';
 import { runHandle, type Session } from './client.js';
@@ -38,7 +39,20 @@ export async function fetchRun(session: Session, runId: string): Promise<RunView
   } else {
     return endedAbnormally(desc, runId, temporalStatus);
   }
-  return { ...status, stages: withProgress(status.stages, desc), temporalStatus };
+  return { ...status, stages: await withReviewProgress(session, withProgress(status.stages, desc)), temporalStatus };
+}
+
+/** Open reviews report how many items people have decided, and who decided them. */
+async function withReviewProgress(session: Session, views: Record<string, StageView>): Promise<Record<string, StageView>> {
+  for (const [id, view] of Object.entries(views)) {
+    if (view.state !== 'waiting' || !view.review) continue;
+    const progress = await session.client.workflow.getHandle(view.review.workflowId).query(reviewProgressQuery).catch(() => undefined);
+    if (!progress) continue;
+    const who = Object.entries(progress.byReviewer).map(([name, n]) => `${name} ${n}`).join(', ');
+    const late = progress.overdue ? 'overdue' : progress.deadlineAt ? `deadline ${progress.deadlineAt}` : '';
+    views[id] = { ...view, progress: { done: progress.decided, total: progress.total, unit: 'items', message: [who, late].filter(Boolean).join('; ') } };
+  }
+  return views;
 }
 
 async function queryStatus(session: Session, runId: string, query: () => Promise<RunStatus>): Promise<RunStatus> {

@@ -65,7 +65,9 @@ function printDecisions(run: RunView): void {
   for (const id of run.order) {
     const s = run.stages[id]!;
     for (const e of s.events.filter((e) => e.by)) lines.push(`  ${id}: ${e.event} by ${e.by} at ${e.at}${e.note ? ` — ${e.note}` : ''}`);
-    if (s.state === 'waiting') lines.push(`  ${id}: npx twinflow approve ${run.runId} ${id}   |   npx twinflow reject ${run.runId} ${id} --note WHY`);
+    if (s.state === 'waiting' && s.waitingFor === 'review') {
+      lines.push(`  ${id}: npx twinflow review ${run.runId} ${id} (the review page)   |   npx twinflow review decide ${run.runId} ${id} --file decisions.jsonl`);
+    } else if (s.state === 'waiting') lines.push(`  ${id}: npx twinflow approve ${run.runId} ${id}   |   npx twinflow reject ${run.runId} ${id} --note WHY`);
     if (s.state === 'failed') {
       if (s.error?.logTail?.length) lines.push(`  ${id} failed; last lines:\n${s.error.logTail.slice(-10).map((l) => `    | ${l}`).join('\n')}`);
       lines.push(`  ${id}: npx twinflow retry ${run.runId} ${id} [--set KEY=VALUE]   |   npx twinflow skip ${run.runId} ${id}   |   npx twinflow logs ${run.runId} ${id}`);

@@ -6,12 +6,11 @@
  * - a failing stage: status says how to go on, retry --set checks the input name, skip
  * - plan shows cache hits after a run; exec runs a kind without a server
  */
-import { execFile } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHarness, type Harness } from './harness.js';
+import { runTwinflow, type CliResult } from '../support/twinflow-cli.js';
 
 const repo = path.resolve(import.meta.dirname, '../..');
 let h: Harness;
@@ -24,20 +23,7 @@ beforeAll(async () => {
 });
 afterAll(async () => h?.stop());
 
-interface Result { code: number; stdout: string; stderr: string }
-
-async function twinflow(...args: string[]): Promise<Result> {
-  try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'cli/main.ts', ...args], {
-      cwd: repo,
-      env: { ...process.env, TEMPORAL_ADDRESS: h.address, TWINFLOW_HOME: h.home.root, TWINFLOW_USER: 'tester' },
-    });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+const twinflow = (...args: string[]): Promise<CliResult> => runTwinflow({ address: h.address, home: h.home.root }, ...args);
 
 async function file(name: string, text: string): Promise<string> {
   const p = path.join(dir, name);
