@@ -12,6 +12,7 @@ import { decideCommand } from './commands/decide.js';
 import { execCommand } from './commands/exec.js';
 import { demoCommand, devCommand } from './commands/server.js';
 import { reviewDecideCommand, reviewExportCommand } from './commands/review.js';
+import { reviewOpenCommand, reviewServeCommand, type ReviewPageOptions } from './commands/review-page.js';
 
 const setOption = () => new Option('--set <key=value>', 'override a param (repeatable)').argParser(collect).default([]);
 const port = (value: string) => {
@@ -88,7 +89,19 @@ export function buildProgram(): Command {
     .option('--port <n>', 'gRPC port (default 7233, or a free one)', port).option('--runs <n>', 'how many times (the second shows cache hits)', (v) => Number(v), 2)
     .action((file: string, o: { set: string[]; port?: number; runs: number }) => demoCommand(file, { ...o, set: parseAssignments(o.set, '--set') }));
 
-  const review = program.command('review').description('queues of items for people (core/review stages): the review page, bulk decisions, export');
+  const pageOptions = (cmd: Command) => cmd
+    .option('--host <address>', 'address to bind; anything but loopback requires a token', '127.0.0.1')
+    .option('--port <n>', 'HTTP port', port, 7300)
+    .option('--token <token>', 'require this token on every request (generated and printed when binding off loopback)')
+    .option('--as <name>', 'the reviewer name the page suggests (default $TWINFLOW_USER or your login)');
+  const review = pageOptions(program.command('review').argument('[run]').argument('[stage]'))
+    .description('open the review page at a run\'s review or approval (first waiting stage without STAGE); subcommands: serve, export, decide')
+    .action((run: string | undefined, stage: string | undefined, o: ReviewPageOptions) => {
+      if (!run) throw new CliError('which run? `twinflow review RUN [STAGE]`, or `twinflow review serve` for every run', 'list runs with `twinflow list`', 2);
+      return reviewOpenCommand(run, stage, o);
+    });
+  pageOptions(review.command('serve')).description('serve the review page for every run until Ctrl-C')
+    .action((o: ReviewPageOptions) => reviewServeCommand(o));
   review.command('export').argument('<run>').argument('<stage>').description('write a review\'s decisions and audit as JSONL (open or closed)')
     .option('--decisions <file>', 'where the decisions go (default STAGE.decisions.jsonl)').option('--audit <file>', 'where the audit goes (default STAGE.audit.jsonl)')
     .action((run: string, stage: string, o: { decisions?: string; audit?: string }) => reviewExportCommand(run, stage, o));

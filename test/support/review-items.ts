@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import sharp from 'sharp';
 import { ArtifactStore } from '../../activities/artifact-store.js';
 import type { ReviewItem } from '../../activities/review/items.js';
 import type { ArtifactRef } from '../../engine/types.js';
@@ -26,4 +27,30 @@ export function reviewPipeline(items: ArtifactRef, review: Record<string, unknow
       after: { uses: 'core/noop', needs: ['check'], with: { outputs: { decisions: '${{ stages.check.outputs.decisions.uri }}' } } },
     },
   });
+}
+
+/**
+ * `n` items of two real JPEGs each (a coloured shape on a plain ground), stored like
+ * prepared images: the review page can show them.
+ */
+export async function putImageItems(store: ArtifactStore, n: number, extra: (i: number) => Partial<ReviewItem> = () => ({})): Promise<{ ref: ArtifactRef; ids: string[]; images: string[] }> {
+  const ids: string[] = [];
+  const images: string[] = [];
+  const lines: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const id = `pair-${i}`;
+    const pair = [];
+    for (let k = 0; k < 2; k++) {
+      const hue = (i * 67 + k * 23) % 360;
+      const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="320" height="240"><rect width="320" height="240" fill="#f2efe9"/>` +
+        `<circle cx="${150 + k * 20}" cy="120" r="${70 - k * 8}" fill="hsl(${hue},70%,45%)"/><text x="20" y="225" font-size="20">${id}/${k}</text></svg>`;
+      const ref = await store.putBytes(await sharp(Buffer.from(svg)).jpeg({ quality: 85 }).toBuffer());
+      images.push(ref.sha256);
+      pair.push({ path: store.resolve(ref), sha256: ref.sha256, instance_id: `instance-${i}-${k}`, role: k ? 'review' : 'listing' });
+    }
+    ids.push(id);
+    lines.push(JSON.stringify({ id, images: pair, score: 0.9 - i / 100, metadata: { title: `listing ${i}`, category: 'Mugs' }, ...extra(i) }));
+  }
+  const ref = await store.putBytes(`${lines.join('\n')}\n`, 'application/x-twinflow-review-items+jsonl');
+  return { ref, ids, images };
 }

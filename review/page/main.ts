@@ -1,0 +1,77 @@
+/// <reference lib="dom" />
+import { api, stagePath, type Waiting } from './api.js';
+import { el, setWhere, show, zoom } from './dom.js';
+import { ReviewView } from './review-view.js';
+
+/** The review page: `#/` lists what waits for people; `#/runs/RUN/stages/STAGE` opens one review or approval. */
+
+const NAME_KEY = 'twinflow.reviewer';
+const whoInput = () => document.getElementById('who') as HTMLInputElement;
+const who = () => whoInput().value.trim() || 'anonymous';
+
+async function init(): Promise<void> {
+  const input = whoInput();
+  input.value = localStorage.getItem(NAME_KEY) ?? (await api<{ user: string }>('/api/me')).user;
+  input.addEventListener('change', () => {
+    localStorage.setItem(NAME_KEY, input.value.trim());
+    void route();
+  });
+  document.getElementById('zoom')!.addEventListener('click', () => zoom(undefined));
+  window.addEventListener('hashchange', () => void route());
+  await route();
+}
+
+async function route(): Promise<void> {
+  document.onkeydown = null;
+  const match = location.hash.match(/^#\/runs\/([^/]+)\/stages\/([^/]+)$/);
+  try {
+    if (match) await openStage(decodeURIComponent(match[1]!), decodeURIComponent(match[2]!));
+    else await listWaiting();
+  } catch (err) {
+    show(el('p', { className: 'error', text: (err as Error).message }), el('a', { text: 'back to the list', attrs: { href: '#/' } }));
+  }
+}
+
+async function listWaiting(): Promise<void> {
+  setWhere('');
+  const { waiting } = await api<{ waiting: Waiting[] }>('/api/waiting');
+  if (!waiting.length) return show(el('p', { className: 'muted', text: 'Nothing waits for people right now.' }));
+  const list = el('ul', { className: 'waiting' });
+  for (const w of waiting) {
+    const href = `#/runs/${encodeURIComponent(w.runId)}/stages/${encodeURIComponent(w.stage)}`;
+    const what = w.kind === 'review' ? `review of ${w.review?.total ?? '?'} items${w.review?.title ? `: ${w.review.title}` : ''}` : `approval${w.message ? `: ${w.message}` : ''}`;
+    list.append(el('li', {}, el('a', { text: `${w.stage}`, attrs: { href } }), el('span', { className: 'muted', text: ` ${what} · run ${w.runId} (${w.pipeline})` })));
+  }
+  show(el('h2', { text: 'Waiting for people' }), list);
+}
+
+async function openStage(run: string, stage: string): Promise<void> {
+  setWhere(`${run} › ${stage}`);
+  const info = await api<{ kind: string; state?: string; message?: string | null; approvers?: string[] }>(stagePath(run, stage));
+  if (info.kind === 'review') return new ReviewView(run, stage, who).start();
+  showApproval(run, stage, info);
+}
+
+function showApproval(run: string, stage: string, info: { state?: string; message?: string | null; approvers?: string[] }): void {
+  if (info.state !== 'waiting') return show(el('p', { text: `${stage} is ${info.state}; nothing to decide.` }), el('a', { text: 'back to the list', attrs: { href: '#/' } }));
+  const note = el('textarea', { attrs: { id: 'note', rows: '3', placeholder: 'a note (required to reject)' } });
+  const status = el('p', { className: 'status', attrs: { role: 'status' } });
+  const send = async (action: 'approve' | 'reject') => {
+    if (action === 'reject' && !note.value.trim()) return void (status.textContent = 'a rejection needs a note saying why');
+    try {
+      const r = await api<{ state: string }>(`${stagePath(run, stage)}/${action}`, { by: who(), note: note.value });
+      status.textContent = `${action === 'approve' ? 'approved' : 'rejected'}; the stage is now ${r.state}`;
+    } catch (err) {
+      status.textContent = `error: ${(err as Error).message}`;
+    }
+  };
+  const approve = el('button', { className: 'choice c0', text: 'approve' });
+  const reject = el('button', { className: 'choice c1', text: 'reject' });
+  approve.addEventListener('click', () => void send('approve'));
+  reject.addEventListener('click', () => void send('reject'));
+  show(el('h2', { text: `approval: ${stage}` }), el('p', { className: 'question', text: info.message ?? 'Approve to let the run go on.' }),
+    ...(info.approvers?.length ? [el('p', { className: 'muted', text: `approvers: ${info.approvers.join(', ')}` })] : []),
+    note, el('div', { className: 'choices' }, approve, reject), status);
+}
+
+void init();

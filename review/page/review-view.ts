@@ -1,0 +1,190 @@
+/// <reference lib="dom" />
+import { api, ApiError, stagePath, type PageItem, type Progress } from './api.js';
+import { el, show, zoom } from './dom.js';
+
+interface Decided {
+  decisions: Array<{ id: string; choice: string }>;
+}
+
+interface DecideResult {
+  applied: number;
+  duplicates: number;
+  undone: number;
+  skipped: Array<{ id: string; reason: string }>;
+  progress: Progress;
+}
+
+const CLAIM = 12;
+
+/**
+ * One review stage on the page: items claimed a dozen at a time (the review workflow
+ * holds them for this reviewer), each decision sent the moment a key is pressed, the
+ * reviewer's own latest decisions kept as an undo stack that survives a reload.
+ */
+export class ReviewView {
+  private queue: PageItem[] = [];
+  private index = 0;
+  private undoStack: Array<{ id: string; choice: string }> = [];
+  private progress!: Progress;
+  private status = '';
+  private done = false;
+  private readonly base: string;
+
+  constructor(private readonly run: string, private readonly stage: string, private readonly who: () => string) {
+    this.base = stagePath(run, stage);
+  }
+
+  async start(): Promise<void> {
+    this.progress = (await api<{ progress: Progress }>(this.base)).progress;
+    this.undoStack = (await api<Decided>(`${this.base}/recent?by=${encodeURIComponent(this.who())}`)).decisions;
+    await this.claim();
+    document.onkeydown = (e) => this.onKey(e);
+  }
+
+  private async claim(first?: string): Promise<void> {
+    try {
+      const claimed = await api<{ items: PageItem[]; progress: Progress }>(`${this.base}/claim`, { by: this.who(), count: CLAIM });
+      const current = this.queue[this.index]?.id;
+      this.queue = claimed.items;
+      this.progress = claimed.progress;
+      const keep = this.queue.findIndex((item) => item.id === (first ?? current));
+      if (first && keep > 0) this.queue.unshift(...this.queue.splice(keep, 1));
+      this.index = first ? 0 : Math.max(0, keep);
+    } catch (err) {
+      this.fail(err);
+    }
+    this.render();
+  }
+
+  private onKey(e: KeyboardEvent): void {
+    if (e.target instanceof HTMLInputElement || e.target instanceof HTMLTextAreaElement || e.metaKey || e.ctrlKey || e.altKey) return;
+    if (e.key === 'Escape') return zoom(undefined);
+    if (this.done) return;
+    const choice = this.choiceForKey(e.key);
+    if (choice) void this.decide(choice);
+    else if (e.key === 'u') void this.undo();
+    else if (e.key === 'ArrowRight') this.move(1);
+    else if (e.key === 'ArrowLeft') this.move(-1);
+    else return;
+    e.preventDefault();
+  }
+
+  /** y and n: the first two choices; digits: the choice that is that digit, else the Nth choice. */
+  private choiceForKey(key: string): string | undefined {
+    const { choices } = this.progress;
+    if (key === 'y') return choices[0];
+    if (key === 'n') return choices[1];
+    if (!/^[0-9]$/.test(key)) return undefined;
+    return choices.includes(key) ? key : choices[Number(key) - 1];
+  }
+
+  private move(step: number): void {
+    if (!this.queue.length) return;
+    this.index = (this.index + step + this.queue.length) % this.queue.length;
+    this.render();
+  }
+
+  async decide(choice: string): Promise<void> {
+    const item = this.queue[this.index];
+    if (!item) return;
+    this.queue.splice(this.index, 1);
+    if (this.index >= this.queue.length) this.index = 0;
+    this.status = 'saving…';
+    this.render();
+    try {
+      const result = await api<DecideResult>(`${this.base}/decisions`, { by: this.who(), decisions: [{ id: item.id, choice }] });
+      this.progress = result.progress;
+      if (result.skipped.length) this.status = `not recorded: ${result.skipped[0]!.reason}`;
+      else {
+        this.undoStack = [...this.undoStack.filter((d) => d.id !== item.id), { id: item.id, choice }];
+        this.status = `saved: ${item.id} → ${choice}`;
+      }
+      if (this.progress.decided >= this.progress.total) return this.finish();
+      if (this.queue.length < 4) await this.claim();
+    } catch (err) {
+      this.queue.splice(this.index, 0, item);
+      this.fail(err);
+    }
+    this.render();
+  }
+
+  async undo(): Promise<void> {
+    const last = this.undoStack[this.undoStack.length - 1];
+    if (!last) {
+      this.status = 'nothing of yours to undo';
+      return this.render();
+    }
+    this.status = `undoing ${last.id}…`;
+    this.render();
+    try {
+      const result = await api<DecideResult>(`${this.base}/decisions`, { by: this.who(), decisions: [{ id: last.id, undo: true }] });
+      this.undoStack.pop();
+      this.progress = result.progress;
+      this.status = `undone: ${last.id} (was ${last.choice})`;
+      await this.claim(last.id);
+    } catch (err) {
+      this.fail(err);
+      this.render();
+    }
+  }
+
+  private fail(err: unknown): void {
+    if (err instanceof ApiError && err.status === 409) return this.finish();
+    this.status = `error: ${(err as Error).message}`;
+  }
+
+  private finish(): void {
+    this.done = true;
+    this.status = '';
+    show(el('section', { className: 'done' },
+      el('h2', { text: 'All items are decided' }),
+      el('p', { text: `${this.progress?.total ?? ''} items of ${this.stage} have their decisions; the run goes on.` }),
+      el('a', { text: 'back to the list', attrs: { href: '#/' } })));
+  }
+
+  private render(): void {
+    if (this.done) return;
+    const { decided, total, title, byReviewer } = this.progress;
+    const mine = byReviewer[this.who()] ?? 0;
+    const head = el('div', { className: 'progress' },
+      el('h2', { text: title ?? `review ${this.stage}` }),
+      el('span', { className: 'count', text: `${decided} of ${total} decided · ${total - decided} left · ${mine} by you` }),
+      el('span', { className: 'status', text: this.status, attrs: { role: 'status' } }));
+    const item = this.queue[this.index];
+    if (!item) {
+      show(head, el('p', { className: 'muted', text: 'Nothing for you right now: the remaining items are held by other reviewers or already have your decision.' }),
+        el('button', { text: 'look again' }));
+      document.querySelector('main button')?.addEventListener('click', () => void this.claim());
+      return;
+    }
+    show(head, this.itemView(item), this.help());
+  }
+
+  private itemView(item: PageItem): HTMLElement {
+    const question = item.question ?? this.progress.question ?? 'Do these images show the same object instance?';
+    const images = el('div', { className: `images n${Math.min(item.images.length, 4)}` });
+    for (const img of item.images) {
+      const src = `${this.base}/images/${img.sha256}`;
+      const pic = el('img', { attrs: { src, alt: `${img.role ?? 'image'} of ${img.instance_id ?? 'an instance'}`, loading: 'eager' } });
+      pic.addEventListener('click', () => zoom(src));
+      images.append(el('figure', {}, pic, el('figcaption', { text: [img.role, img.instance_id].filter(Boolean).join(' · ') })));
+    }
+    const meta = el('dl', { className: 'meta' });
+    const rows: Array<[string, unknown]> = [['item', item.id], ...(item.group ? [['group', item.group] as [string, unknown]] : []), ...(item.score !== undefined ? [['score', item.score.toFixed(4)] as [string, unknown]] : []), ...Object.entries(item.metadata ?? {})];
+    for (const [k, v] of rows) meta.append(el('dt', { text: k }), el('dd', { text: typeof v === 'string' ? v : JSON.stringify(v) }));
+    const buttons = el('div', { className: 'choices' });
+    this.progress.choices.forEach((choice, i) => {
+      const key = i === 0 ? 'y' : i === 1 ? 'n' : String(i + 1);
+      const button = el('button', { className: `choice c${i}`, text: `${choice} `, attrs: { 'data-choice': choice } }, el('kbd', { text: /^[0-9]$/.test(choice) ? choice : key }));
+      button.addEventListener('click', () => void this.decide(choice));
+      buttons.append(button);
+    });
+    return el('article', { className: 'item', attrs: { 'data-item': item.id } },
+      el('p', { className: 'question', text: question }), images, buttons, meta,
+      el('p', { className: 'muted', text: `item ${this.index + 1} of ${this.queue.length} held for you` }));
+  }
+
+  private help(): HTMLElement {
+    return el('p', { className: 'help', text: 'keys: y / n for the first two choices, 1-9 for any choice, u undoes your last decision, ← → move between items, click an image to zoom, Esc closes it' });
+  }
+}
