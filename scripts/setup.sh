@@ -37,6 +37,17 @@ if [ ! -f "$stamp" ] || ! cmp -s test/python/requirements.txt "$stamp"; then
   cp test/python/requirements.txt "$stamp"
 fi
 
+# Chromium for the review page's browser tests (Debian's package; playwright-core drives it).
+if ! command -v chromium >/dev/null 2>&1 && [ -z "${CHROMIUM_PATH:-}" ]; then
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo -n"
+  if command -v apt-get >/dev/null 2>&1 && { [ -z "$sudo" ] || sudo -n true 2>/dev/null; }; then
+    echo "setup: installing chromium (for the review page tests)"
+    $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
+  else
+    echo "setup: chromium is missing and cannot be installed here; install it (or set CHROMIUM_PATH) to run the review page tests" >&2
+  fi
+fi
+
 # The demo catalog: built from photos in Debian packages (see scripts/fetch-demo-data.sh).
 if [ ! -f data/demo/meta_demo.jsonl ]; then
   bash scripts/fetch-demo-data.sh

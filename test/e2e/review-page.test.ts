@@ -1,0 +1,118 @@
+/**
+ * The review page in real Chromium (Debian's `chromium`, headless), against a real dev
+ * server and run:
+ * - open a waiting review from the page's list; untrusted titles show as text, never as HTML
+ * - decide items with the keyboard (y, n, digits), undo one with u (it comes back on screen)
+ * - reload: the decided count and the undo stack are still there
+ * - zoom an image; move with the arrows; finish the stage and see the run go on
+ * A screenshot of the page is kept in test/e2e/artifacts/review-page.png.
+ */
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { ArtifactStore } from '../../activities/artifact-store.js';
+import type { Decision } from '../../activities/review/items.js';
+import type { ArtifactRef } from '../../engine/types.js';
+import { reviewProgress } from '../../review/queue-client.js';
+import { startReviewServer, type ReviewServer } from '../../review/server.js';
+import { startHarness, type Harness } from '../integration/harness.js';
+import { putImageItems, reviewPipeline } from '../support/review-items.js';
+
+const artifacts = path.join(import.meta.dirname, 'artifacts');
+const chromiumPath = (() => {
+  try {
+    return process.env.CHROMIUM_PATH ?? execFileSync('which', ['chromium']).toString().trim();
+  } catch {
+    return undefined;
+  }
+})();
+
+let h: Harness;
+let server: ReviewServer;
+let browser: Browser;
+
+beforeAll(async () => {
+  if (!chromiumPath) throw new Error('chromium is not installed: `apt-get install chromium` (npm run setup does it), or set CHROMIUM_PATH');
+  h = await startHarness();
+  process.env.TWINFLOW_HOME = h.home.root;
+  server = await startReviewServer({ session: h.session, store: new ArtifactStore(h.home.artifactsDir), port: 0, defaultUser: 'rita' });
+  browser = await chromium.launch({ executablePath: chromiumPath, headless: true, args: ['--no-sandbox'] });
+});
+afterAll(async () => {
+  await browser?.close();
+  await server?.close();
+  await h?.stop();
+});
+
+const status = (page: Page, text: RegExp) => page.locator('.status', { hasText: text }).waitFor();
+const current = (page: Page) => page.locator('article.item').getAttribute('data-item');
+
+it('reviews with the keyboard, survives a reload, and lets the run go on', { timeout: 180_000 }, async () => {
+  const store = new ArtifactStore(h.home.artifactsDir);
+  const hostile = '<img src=x onerror="window.__owned=1">Mug & co';
+  const { ref, ids } = await putImageItems(store, 5, (i) => (i === 0 ? { metadata: { title: hostile, category: 'Mugs' } } : {}));
+  const runId = await h.submit(reviewPipeline(ref as ArtifactRef, { title: 'Same mug?' }));
+  await h.waitFor(runId, 'the review to open', (s) => s.stages.check?.waitingFor === 'review');
+  await reviewProgress(h.session, runId, 'check');
+
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  const errors: string[] = [];
+  page.on('pageerror', (err) => errors.push(err.message));
+  await page.goto(server.url);
+  await page.getByRole('link', { name: 'check' }).click();
+  await page.locator('article.item').waitFor();
+  expect(await current(page)).toBe(ids[0]);
+  expect(await page.locator('dd', { hasText: hostile }).count()).toBe(1);
+  expect(await page.locator('dl.meta img').count()).toBe(0);
+  expect(await page.evaluate(() => (window as { __owned?: number }).__owned)).toBeUndefined();
+  await page.locator('figure img').first().evaluate((img: HTMLImageElement) => img.decode());
+  await fs.mkdir(artifacts, { recursive: true });
+  await page.screenshot({ path: path.join(artifacts, 'review-page.png') });
+
+  await page.keyboard.press('y');
+  await status(page, new RegExp(`saved: ${ids[0]} → accept`));
+  await page.keyboard.press('n');
+  await status(page, new RegExp(`saved: ${ids[1]} → reject`));
+  await page.keyboard.press('u');
+  await status(page, new RegExp(`undone: ${ids[1]} \\(was reject\\)`));
+  expect(await current(page)).toBe(ids[1]);
+  expect((await reviewProgress(h.session, runId, 'check')).decided).toBe(1);
+  await page.keyboard.press('2');
+  await status(page, new RegExp(`saved: ${ids[1]} → reject`));
+
+  await page.reload();
+  await page.locator('article.item').waitFor();
+  await page.locator('.count', { hasText: '2 of 5 decided' }).waitFor();
+  await page.keyboard.press('u');
+  await status(page, new RegExp(`undone: ${ids[1]} \\(was reject\\)`));
+  await page.keyboard.press('y');
+  await status(page, new RegExp(`saved: ${ids[1]} → accept`));
+
+  await page.locator('figure img').first().click();
+  expect(await page.locator('#zoom').isVisible()).toBe(true);
+  await page.keyboard.press('Escape');
+  expect(await page.locator('#zoom').isVisible()).toBe(false);
+  expect(await current(page)).toBe(ids[2]);
+  await page.keyboard.press('ArrowRight');
+  expect(await current(page)).toBe(ids[3]);
+  await page.keyboard.press('n');
+  await status(page, new RegExp(`saved: ${ids[3]} → reject`));
+  for (let i = 0; i < 2; i++) {
+    const id = await current(page);
+    await page.keyboard.press('y');
+    if (i === 0) await status(page, new RegExp(`saved: ${id} → accept`));
+  }
+  await page.getByRole('heading', { name: 'All items are decided' }).waitFor();
+  expect(errors).toEqual([]);
+
+  const run = await h.result(runId);
+  expect(run.state).toBe('succeeded');
+  expect(run.stages.after!.state).toBe('succeeded');
+  const out = run.stages.check!.outputs as { decisions: ArtifactRef };
+  const decisions = (await fs.readFile(store.resolve(out.decisions), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as Decision);
+  expect(decisions.map((d) => [d.id, d.choice, d.by])).toEqual([
+    [ids[0], 'accept', 'rita'], [ids[1], 'accept', 'rita'], [ids[2], 'accept', 'rita'], [ids[3], 'reject', 'rita'], [ids[4], 'accept', 'rita'],
+  ]);
+});
