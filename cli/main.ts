@@ -81,7 +81,8 @@ export function buildProgram(): Command {
   program.command('dev').description('embedded Temporal dev server + Web UI + a worker, until Ctrl-C')
     .option('--port <n>', 'gRPC port', port, 7233).option('--ui-port <n>', 'Web UI port (default port+1000)', port)
     .option('--headless', 'no Web UI')
-    .action((o: { port: number; uiPort?: number; headless?: boolean }) => devCommand(o));
+    .option('--review-port <n>', 'review page port (default 7300, or a free one)', port).option('--no-review', 'no review page')
+    .action((o: { port: number; uiPort?: number; headless?: boolean; reviewPort?: number; review: boolean }) => devCommand(o));
 
   program.command('demo').argument('[file]', 'pipeline to run', 'pipelines/demo.yaml')
     .description('run a pipeline end to end on a fresh embedded server (what `npm start` does)')

@@ -1,6 +1,7 @@
 import { computeStageKey } from '../../activities/cache-keys.js';
 import { resolveInputs, type ExprContext } from '../../engine/expressions.js';
 import type { CompiledPipeline, CompiledStage, JsonObject } from '../../engine/types.js';
+import { waitsForPeople } from '../../engine/people.js';
 import { StageCache } from '../../activities/cache.js';
 import { homeLayout } from '../../activities/home.js';
 import { table } from '../render.js';
@@ -29,7 +30,7 @@ export async function planPipeline(p: CompiledPipeline, cache = new StageCache(h
   for (const id of p.order) {
     const s = p.stages[id]!;
     const resolved = tryResolve(s, { params: p.params, matrix: s.matrix, stages: known });
-    let verdict: PlanVerdict = waitsForPeople(s, resolved?.with) ? 'waits for people' : 'will run';
+    let verdict: PlanVerdict = waitsForPeople(s, p.params) ? 'waits for people' : 'will run';
     let cacheKey: string | undefined;
     if (resolved && s.cache && s.handler !== 'approval') {
       cacheKey = await computeStageKey({ uses: s.uses, kindVersion: s.kindVersion, inputs: resolved.with, shellEnv: resolved.shellEnv });
@@ -43,13 +44,6 @@ export async function planPipeline(p: CompiledPipeline, cache = new StageCache(h
     planned.push({ id, uses: s.uses, queue: s.queue, needs: s.needs, inputs: resolved?.with ?? s.with, verdict, cacheKey });
   }
   return planned;
-}
-
-/** Approval gates, and reviews that no policy decides. */
-function waitsForPeople(s: CompiledStage, inputs: Record<string, unknown> = s.with): boolean {
-  if (s.handler === 'approval') return true;
-  if (s.handler !== 'review') return false;
-  return inputs.mode === 'people' || (inputs.mode === undefined && inputs.policy === undefined);
 }
 
 function tryResolve(s: CompiledStage, ctx: ExprContext) {

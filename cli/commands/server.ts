@@ -3,7 +3,7 @@ import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { homeLayout } from '../../activities/home.js';
 import { artifactRefSchema } from '../../engine/kinds/artifact.js';
 import { describePolicy, decisionPolicySchema } from '../../engine/kinds/review.js';
-import { evaluateCondition } from '../../engine/expressions.js';
+import { reviewMode, waitsForPeople } from '../../engine/people.js';
 import type { CompiledPipeline } from '../../engine/types.js';
 import type { RunStatus } from '../../workflows/messages.js';
 import { bundleWorkflows, createWorkers, runWorkers } from '../../worker.js';
@@ -13,6 +13,8 @@ import { renderRun } from '../render.js';
 import { submitPipeline } from '../submit.js';
 import { watchRun } from '../watch.js';
 import { compileOrExit } from './validate.js';
+import { startReviewPage } from './review-page.js';
+import type { ReviewServer } from '../../review/server.js';
 
 interface Embedded {
   server: DevServer;
@@ -53,18 +55,29 @@ async function startEmbedded(opts: { port: number; uiPort?: number; headless?: b
   }
 }
 
-export async function devCommand(opts: { port: number; uiPort?: number; headless?: boolean }): Promise<void> {
+export async function devCommand(opts: { port: number; uiPort?: number; headless?: boolean; reviewPort?: number; review: boolean }): Promise<void> {
   const embedded = await startEmbedded(opts);
   const { server } = embedded;
+  const page = opts.review ? await openReviewPage(server.address, opts.reviewPort) : undefined;
   console.log(`Temporal dev server: ${server.address}  (state in ${homeLayout().root}/temporal.sqlite)`);
   if (server.uiUrl) console.log(`Web UI:              ${server.uiUrl}`);
+  if (page) console.log(`Review page:         ${page.url}  (reviews and approvals waiting for people)`);
   console.log(`Worker:              queues cpu + workflows, pid ${process.pid}`);
   console.log(`In another terminal: export TEMPORAL_ADDRESS=${server.address}; npx twinflow run pipelines/example.yaml --wait`);
   console.log('Ctrl-C stops the worker, then the server.');
   // The Temporal runtime shuts workers down on SIGINT/SIGTERM; then the server follows.
   await embedded.running.catch((err: unknown) => console.error(`worker stopped: ${(err as Error).message}`));
+  await page?.close();
   await embedded.stop();
   console.log('stopped');
+}
+
+/** The review page beside the embedded server: on 7300 (or the port asked for), else a free port. */
+async function openReviewPage(address: string, port?: number): Promise<ReviewServer & { close(): Promise<void> }> {
+  const session = await connect({ address });
+  const chosen = port ?? ((await portInUse(7300)) ? await freePort() : 7300);
+  const page = await startReviewPage(session, { host: '127.0.0.1', port: chosen });
+  return { ...page, close: async () => { await page.close(); await session.close(); } };
 }
 
 /** `npm start`: a pipeline end to end on a fresh embedded server, then once more to show the cache. */
@@ -74,6 +87,8 @@ export async function demoCommand(file: string, opts: { port?: number; runs: num
   const embedded = await startEmbedded({ port, uiPort: await freePort(), headless: false });
   console.log(`embedded Temporal at ${embedded.server.address}; Web UI at ${embedded.server.uiUrl}`);
   printPolicies(pipeline);
+  const people = pipeline.order.some((id) => waitsForPeople(pipeline.stages[id]!, pipeline.params));
+  const page = people ? await openReviewPage(embedded.server.address).catch(async (err) => { await embedded.stop(); throw err; }) : undefined;
   try {
     const session = await connect({ address: embedded.server.address });
     try {
@@ -81,8 +96,9 @@ export async function demoCommand(file: string, opts: { port?: number; runs: num
       for (let i = 1; i <= opts.runs; i++) {
         const runId = await submitPipeline(session, pipeline);
         console.log(`\nrun ${i}/${opts.runs}: ${runId}`);
-        if (mayWaitForPeople(pipeline)) {
-          console.log(`people decide in another terminal: TEMPORAL_ADDRESS=${embedded.server.address} npx twinflow status ${runId}  (then approve/reject RUN STAGE)`);
+        if (page) {
+          console.log(`people decide on the review page: ${page.url}  (the run goes on once every item is decided)`);
+          console.log(`  or in a terminal: TEMPORAL_ADDRESS=${embedded.server.address} npx twinflow status ${runId}`);
         }
         // Ctrl-C: the Temporal runtime stops the worker; stop following and shut the server down too.
         const interrupted = embedded.running.then(() => undefined, () => undefined);
@@ -107,30 +123,17 @@ export async function demoCommand(file: string, opts: { port?: number; runs: num
       await session.close();
     }
   } finally {
+    await page?.close();
     await embedded.stop();
   }
 }
 
-/**
- * Whether an approval gate can run: a gate whose `if` reads only params and is false (the
- * demo's gates without interactive=true) never waits, so nobody is told to go and approve it.
- */
-function mayWaitForPeople(pipeline: CompiledPipeline): boolean {
-  return pipeline.order.some((id) => {
-    const stage = pipeline.stages[id]!;
-    if (stage.handler !== 'approval') return false;
-    if (!stage.if) return true;
-    try {
-      return evaluateCondition(stage.if, { params: pipeline.params, stages: {} });
-    } catch {
-      return true; // it reads stage outputs: it may well wait
-    }
-  });
-}
-
 /** Automatic decisions are announced before anything runs: nobody should mistake them for people's. */
 function printPolicies(pipeline: CompiledPipeline): void {
-  const decided = pipeline.order.filter((id) => pipeline.stages[id]!.uses === 'core/decide');
+  const decided = pipeline.order.filter((id) => {
+    const stage = pipeline.stages[id]!;
+    return stage.uses === 'core/decide' || (stage.uses === 'core/review' && reviewMode(stage, pipeline.params) === 'policy');
+  });
   if (decided.length === 0) return;
   console.log('\nautomatic decisions in this pipeline (no person is asked):');
   for (const id of decided) {

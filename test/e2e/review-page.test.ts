@@ -110,7 +110,7 @@ it('reviews with the keyboard, survives a reload, and lets the run go on', { tim
   const run = await h.result(runId);
   expect(run.state).toBe('succeeded');
   expect(run.stages.after!.state).toBe('succeeded');
-  const out = run.stages.check!.outputs as { decisions: ArtifactRef };
+  const out = run.stages.check!.outputs as unknown as { decisions: ArtifactRef };
   const decisions = (await fs.readFile(store.resolve(out.decisions), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as Decision);
   expect(decisions.map((d) => [d.id, d.choice, d.by])).toEqual([
     [ids[0], 'accept', 'rita'], [ids[1], 'accept', 'rita'], [ids[2], 'accept', 'rita'], [ids[3], 'reject', 'rita'], [ids[4], 'accept', 'rita'],

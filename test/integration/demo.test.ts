@@ -5,8 +5,8 @@
  *   automatic and says its policy; the duplicate listings are merged; the dataset folder
  *   holds Twin and Twin-Eval with every export, on disjoint instances;
  * - a second run is all cache hits;
- * - with interactive=true the run stops at each approval gate and goes on once a person
- *   approves.
+ * - with interactive=true each of the three reviews waits for people, and the run goes on
+ *   once every item is decided (here in bulk, as `twinflow review decide` does).
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -14,10 +14,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ArtifactStore } from '../../activities/artifact-store.js';
 import type { Decision } from '../../activities/review/items.js';
 import type { ArtifactRef } from '../../engine/types.js';
-import { approveUpdate, type RunStatus } from '../../workflows/messages.js';
+import type { RunStatus } from '../../workflows/messages.js';
+import { decideItems, reviewProgress } from '../../review/queue-client.js';
 import { startHarness, summary, type Harness } from './harness.js';
 
 const repo = path.resolve(import.meta.dirname, '../..');
+const REVIEWS = ['review-duplicates', 'review-hard-negatives', 'review-generated'];
 const DEMO = path.join(repo, 'pipelines/demo.yaml');
 let h: Harness;
 let yaml: string;
@@ -41,13 +43,12 @@ describe('pipelines/demo.yaml', () => {
     const runId = await h.submit(yaml);
     first = await h.result(runId);
     expect(first.state, JSON.stringify(summary(first))).toBe('succeeded');
-    expect(['confirm-duplicates', 'confirm-hard-negatives', 'confirm-generated'].map((id) => first.stages[id]!.state)).toEqual(['skipped', 'skipped', 'skipped']);
-
     const store = new ArtifactStore(h.home.artifactsDir);
-    for (const stage of ['decide-duplicates', 'decide-hard-negatives', 'decide-generated']) {
-      const out = outputs(first, stage) as { decisions: ArtifactRef; policy: string; counts: { items: number; accepted: number } };
+    for (const stage of REVIEWS) {
+      const out = outputs(first, stage) as { decisions: ArtifactRef; policy: string; outcome: string; counts: { items: number; accept: number } };
+      expect(out.outcome, stage).toBe('policy');
       expect(out.counts.items, stage).toBeGreaterThan(0);
-      expect(out.counts.accepted, stage).toBeGreaterThan(0);
+      expect(out.counts.accept, stage).toBeGreaterThan(0);
       const decisions = await lines<Decision>(store.resolve(out.decisions));
       expect(decisions.every((d) => d.automatic && d.by.startsWith('policy:demo-') && d.note === out.policy), stage).toBe(true);
     }
@@ -73,16 +74,23 @@ describe('pipelines/demo.yaml', () => {
     expect(ran).toEqual([]);
   }, 300_000);
 
-  it('stops at each gate when interactive and goes on when a person approves', async () => {
+  it('hands each review to people when interactive and goes on once they have decided every item', async () => {
+    process.env.TWINFLOW_HOME = h.home.root;
+    const store = new ArtifactStore(h.home.artifactsDir);
     const runId = await h.submit(yaml.replace(/interactive: false/, 'interactive: true'));
-    const handle = h.env.client.workflow.getHandle(runId);
-    for (const gate of ['confirm-duplicates', 'confirm-hard-negatives', 'confirm-generated']) {
-      const waiting = await h.waitFor(runId, `${gate} waiting`, (s) => s.stages[gate]!.state === 'waiting', 120_000);
+    for (const stage of REVIEWS) {
+      const waiting = await h.waitFor(runId, `${stage} waiting`, (s) => s.stages[stage]!.waitingFor === 'review', 120_000);
       expect(waiting.stages.assemble!.state).toBe('pending');
-      await handle.executeUpdate(approveUpdate, { args: [{ stage: gate, by: 'ana', note: 'looked at them' }] });
+      const progress = await reviewProgress(h.session, runId, stage);
+      // People decide like the policies would: the same pairs, the same dataset.
+      const items = await lines<{ id: string; score?: number }>(store.resolve(progress.items));
+      const decisions = items.map((item) => ({ id: item.id, choice: stage !== 'review-duplicates' || (item.score ?? 0) >= 0.9 ? 'accept' : 'reject' }));
+      for (let i = 0; i < decisions.length; i += 500) await decideItems(h.session, runId, stage, 'ana', decisions.slice(i, i + 500));
     }
     const done = await h.result(runId);
-    expect(done.state).toBe('succeeded');
-    expect(done.stages['confirm-generated']!.approval?.by).toBe('ana');
+    expect(done.state, JSON.stringify(summary(done))).toBe('succeeded');
+    const out = outputs(done, 'review-generated') as { outcome: string; reviewers: Record<string, number>; counts: { people: number; items: number } };
+    expect(out).toMatchObject({ outcome: 'complete', reviewers: { ana: out.counts.items } });
+    expect(out.counts.people).toBe(out.counts.items);
   }, 300_000);
 });
