@@ -29,14 +29,8 @@ export interface Progress {
   deadlineAt?: string;
 }
 
-export interface PageItem {
-  id: string;
-  group?: string;
-  score?: number;
-  question?: string;
-  metadata?: Record<string, unknown>;
-  images: Array<{ sha256: string; instance_id?: string; role?: string }>;
-}
+/** Items as the server sends them (never a host path). */
+export type { PageItem } from '../item-index.js';
 
 export interface Waiting {
   runId: string;
