@@ -4,7 +4,9 @@
  * - open a waiting review from the page's list; untrusted titles show as text, never as HTML
  * - decide items with the keyboard (y, n, digits), undo one with u (it comes back on screen)
  * - reload: the decided count and the undo stack are still there
+ * - a second reviewer at the same time is not handed the items the first one holds
  * - zoom an image; move with the arrows; finish the stage and see the run go on
+ * - an approval gate decided on the page, a rejection asking for a note first
  * A screenshot of the page is kept in test/e2e/artifacts/review-page.png.
  */
 import { execFileSync } from 'node:child_process';
@@ -71,6 +73,14 @@ it('reviews with the keyboard, survives a reload, and lets the run go on', { tim
   await fs.mkdir(artifacts, { recursive: true });
   await page.screenshot({ path: path.join(artifacts, 'review-page.png') });
 
+  const second = await browser.newPage();
+  await second.goto(`${server.url}#/runs/${runId}/stages/check`);
+  await second.locator('#who').fill('sam');
+  await second.locator('#who').dispatchEvent('change');
+  await second.getByText('Nothing for you right now').waitFor();
+  expect(await second.locator('article.item').count()).toBe(0);
+  await second.close();
+
   await page.keyboard.press('y');
   await status(page, new RegExp(`saved: ${ids[0]} → accept`));
   await page.keyboard.press('n');
@@ -115,4 +125,24 @@ it('reviews with the keyboard, survives a reload, and lets the run go on', { tim
   expect(decisions.map((d) => [d.id, d.choice, d.by])).toEqual([
     [ids[0], 'accept', 'rita'], [ids[1], 'accept', 'rita'], [ids[2], 'accept', 'rita'], [ids[3], 'reject', 'rita'], [ids[4], 'accept', 'rita'],
   ]);
+});
+
+it('approves a gate from the page, asking for a note before a rejection', async () => {
+  const runId = await h.submit(JSON.stringify({
+    name: 'gate-page',
+    stages: { gate: { uses: 'core/approval', with: { message: 'Numbers look right?' } }, after: { uses: 'core/noop', needs: ['gate'] } },
+  }));
+  await h.waitFor(runId, 'the gate', (s) => s.stages.gate?.state === 'waiting');
+  const page = await browser.newPage();
+  await page.goto(server.url);
+  await page.locator('li', { hasText: runId }).getByRole('link', { name: 'gate' }).click();
+  await page.getByText('Numbers look right?').waitFor();
+  await page.getByRole('button', { name: 'reject' }).click();
+  await page.getByText('a rejection needs a note saying why').waitFor();
+  await page.locator('#note').fill('checked the totals');
+  await page.getByRole('button', { name: 'approve' }).click();
+  await page.getByText('approved; the stage is now succeeded').waitFor();
+  const run = await h.result(runId);
+  expect(run.stages.gate!.approval).toMatchObject({ decision: 'approved', by: 'rita', note: 'checked the totals' });
+  expect(run.state).toBe('succeeded');
 });
