@@ -92,7 +92,7 @@ export function buildProgram(): Command {
 
   const pageOptions = (cmd: Command) => cmd
     .option('--host <address>', 'address to bind; anything but loopback requires a token', '127.0.0.1')
-    .option('--port <n>', 'HTTP port', port, 7300)
+    .option('--port <n>', 'HTTP port (0: any free port)', (v) => (v === '0' ? 0 : port(v)), 7300)
     .option('--token <token>', 'require this token on every request (generated and printed when binding off loopback)')
     .option('--as <name>', 'the reviewer name the page suggests (default $TWINFLOW_USER or your login)');
   const review = pageOptions(program.command('review').argument('[run]').argument('[stage]'))

@@ -42,7 +42,8 @@ export async function reviewOpenCommand(runId: string, stage: string | undefined
     const run = await runStatus(session, runId);
     target = stage ?? run.order.find((id) => run.stages[id]!.state === 'waiting');
     if (!target) throw new CliError(`run ${runId} has no stage waiting for people`, `its stages: ${run.order.join(', ')}`);
-    if (run.stages[target]?.uses !== 'core/approval') reviewStage(run, target);
+    if (!run.stages[target]) throw new CliError(`run ${runId} has no stage ${target}`, `its stages: ${run.order.join(', ')}`, 2);
+    if (run.stages[target]!.uses !== 'core/approval') reviewStage(run, target);
   } catch (err) {
     if (err instanceof ReviewRequestError) throw new CliError(err.message, undefined, err.kind === 'invalid' ? 2 : 1);
     throw err;

@@ -4,7 +4,9 @@
  * - a decisions file with bad lines is refused with line numbers and nothing is sent
  * - a good file is applied in batches; sending it again applies nothing twice
  * - export while open writes the decisions so far and the audit; after close, the stage's outputs
+ * - `twinflow review RUN` serves the page at that run's open review; unknown runs and stages are refused
  */
+import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -69,4 +71,37 @@ it('decides a review from a file and exports it, open and closed', async () => {
   expect((await lines('final.jsonl')).map((d) => d.choice)).toEqual(['yes', 'no', 'unsure', 'no']);
   const done = await twinflow('status', runId);
   expect(done.stdout).toMatch(/4 items decided \(4 by people\): yes 1, no 2, unsure 1/);
+});
+
+it('opens the page at a run\'s waiting review, and refuses unknown runs and stages', async () => {
+  const { ref } = await putReviewItems(new ArtifactStore(h.home.artifactsDir), 2);
+  const runId = await h.submit(reviewPipeline(ref));
+  await h.waitFor(runId, 'the review to open', (s) => s.stages.check?.waitingFor === 'review');
+  expect(await twinflow('review', 'no-such-run')).toMatchObject({ code: 1, stderr: expect.stringMatching(/no run with id no-such-run/) });
+  expect(await twinflow('review', runId, 'nope')).toMatchObject({ code: 2, stderr: expect.stringMatching(/has no stage nope/) });
+  expect(await twinflow('review', runId, 'after')).toMatchObject({ code: 2, stderr: expect.stringMatching(/core\/noop stage, not a review/) });
+
+  const child = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'review', runId, '--port', '0'], {
+    cwd: path.resolve(import.meta.dirname, '../..'), env: { ...process.env, TEMPORAL_ADDRESS: h.address, TWINFLOW_HOME: h.home.root, TWINFLOW_USER: 'tester', DISPLAY: '' },
+  });
+  try {
+    const url = await new Promise<string>((resolve, reject) => {
+      let out = '';
+      child.stdout.on('data', (chunk: Buffer) => {
+        out += chunk.toString();
+        const found = out.match(/review page: (\S+)/);
+        if (found) resolve(found[1]!);
+      });
+      child.once('exit', (code) => reject(new Error(`exited ${code}: ${out}`)));
+    });
+    expect(url).toMatch(new RegExp(`^http://127\\.0\\.0\\.1:\\d+/#/runs/${runId}/stages/check$`));
+    const info = await (await fetch(new URL('/api/runs/' + runId + '/stages/check', url))).json() as { progress: { total: number } };
+    expect(info.progress.total).toBe(2);
+  } finally {
+    if (child.exitCode === null) {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGINT');
+      await exited;
+    }
+  }
 });
