@@ -89,10 +89,12 @@ export class ReviewView {
     if (!item) return;
     this.queue.splice(this.index, 1);
     if (this.index >= this.queue.length) this.index = 0;
+    const noteBox = document.getElementById('item-note') as HTMLInputElement | null;
+    const note = noteBox?.value.trim();
     this.status = 'saving…';
     this.render();
     try {
-      const result = await api<DecideResult>(`${this.base}/decisions`, { by: this.who(), decisions: [{ id: item.id, choice }] });
+      const result = await api<DecideResult>(`${this.base}/decisions`, { by: this.who(), decisions: [{ id: item.id, choice, ...(note ? { note } : {}) }] });
       this.progress = result.progress;
       if (result.skipped.length) this.status = `not recorded: ${result.skipped[0]!.reason}`;
       else {
@@ -179,8 +181,12 @@ export class ReviewView {
       button.addEventListener('click', () => void this.decide(choice));
       buttons.append(button);
     });
+    const note = el('input', { className: 'note', attrs: { id: 'item-note', maxlength: '2000', placeholder: 'note (optional; kept with your decision; Enter saves it, then press a key)' } });
+    note.addEventListener('keydown', (e) => {
+      if (e.key === 'Enter' || e.key === 'Escape') note.blur();
+    });
     return el('article', { className: 'item', attrs: { 'data-item': item.id } },
-      el('p', { className: 'question', text: question }), images, buttons, meta,
+      el('p', { className: 'question', text: question }), images, buttons, note, meta,
       el('p', { className: 'muted', text: `item ${this.index + 1} of ${this.queue.length} held for you` }));
   }
 

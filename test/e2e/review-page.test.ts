@@ -2,7 +2,7 @@
  * The review page in real Chromium (Debian's `chromium`, headless), against a real dev
  * server and run:
  * - open a waiting review from the page's list; untrusted titles show as text, never as HTML
- * - decide items with the keyboard (y, n, digits), undo one with u (it comes back on screen)
+ * - decide items with the keyboard (y, n, digits), one with a note; undo one with u (it comes back on screen)
  * - reload: the decided count and the undo stack are still there
  * - a second reviewer at the same time is not handed the items the first one holds
  * - zoom an image; move with the arrows; finish the stage and see the run go on
@@ -81,6 +81,8 @@ it('reviews with the keyboard, survives a reload, and lets the run go on', { tim
   expect(await second.locator('article.item').count()).toBe(0);
   await second.close();
 
+  await page.locator('#item-note').fill('same handle, same chip');
+  await page.locator('#item-note').press('Enter');
   await page.keyboard.press('y');
   await status(page, new RegExp(`saved: ${ids[0]} → accept`));
   await page.keyboard.press('n');
@@ -122,6 +124,7 @@ it('reviews with the keyboard, survives a reload, and lets the run go on', { tim
   expect(run.stages.after!.state).toBe('succeeded');
   const out = run.stages.check!.outputs as unknown as { decisions: ArtifactRef };
   const decisions = (await fs.readFile(store.resolve(out.decisions), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as Decision);
+  expect(decisions[0]!.note).toBe('same handle, same chip');
   expect(decisions.map((d) => [d.id, d.choice, d.by])).toEqual([
     [ids[0], 'accept', 'rita'], [ids[1], 'accept', 'rita'], [ids[2], 'accept', 'rita'], [ids[3], 'reject', 'rita'], [ids[4], 'accept', 'rita'],
   ]);
