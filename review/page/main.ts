@@ -23,6 +23,7 @@ async function init(): Promise<void> {
 
 async function route(): Promise<void> {
   document.onkeydown = null;
+  window.onbeforeunload = null;
   const match = location.hash.match(/^#\/runs\/([^/]+)\/stages\/([^/]+)$/);
   try {
     if (match) await openStage(decodeURIComponent(match[1]!), decodeURIComponent(match[2]!));

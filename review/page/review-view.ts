@@ -28,6 +28,19 @@ export class ReviewView {
   private progress!: Progress;
   private status = '';
   private done = false;
+  /** Decisions on their way, by item id: undo waits for them, a reload is warned about them. */
+  private readonly saving = new Map<string, Promise<void>>();
+  /**
+   * Items decided on this page (not undone). A claim answered before a decision arrived
+   * would hand its item back; it is never shown again.
+   */
+  private readonly decidedHere = new Set<string>();
+  private claims = 0;
+  private claimsOpen = 0;
+  private claimsAnswered = 0;
+  private requests = 0;
+  private progressFrom = 0;
+  private undoing = false;
   private readonly base: string;
 
   constructor(private readonly run: string, private readonly stage: string, private readonly who: () => string) {
@@ -39,19 +52,26 @@ export class ReviewView {
     this.undoStack = (await api<Decided>(`${this.base}/recent?by=${encodeURIComponent(this.who())}`)).decisions;
     await this.claim();
     document.onkeydown = (e) => this.onKey(e);
+    window.onbeforeunload = (e) => (this.saving.size ? e.preventDefault() : undefined);
   }
 
+  /** The items held for this reviewer; an answer older than one already shown is dropped. */
   private async claim(first?: string): Promise<void> {
+    const seq = ++this.claims;
+    this.claimsOpen++;
     try {
-      const claimed = await api<{ items: PageItem[]; progress: Progress }>(`${this.base}/claim`, { by: this.who(), count: CLAIM });
+      const claimed = await this.send<{ items: PageItem[] }>('claim', { count: CLAIM });
+      if (seq < this.claimsAnswered) return;
+      this.claimsAnswered = seq;
       const current = this.queue[this.index]?.id;
-      this.queue = claimed.items;
-      this.progress = claimed.progress;
+      this.queue = claimed.items.filter((item) => !this.decidedHere.has(item.id));
       const keep = this.queue.findIndex((item) => item.id === (first ?? current));
       if (first && keep > 0) this.queue.unshift(...this.queue.splice(keep, 1));
       this.index = first ? 0 : Math.max(0, keep);
     } catch (err) {
       this.fail(err);
+    } finally {
+      this.claimsOpen--;
     }
     this.render();
   }
@@ -61,7 +81,7 @@ export class ReviewView {
     if (e.key === 'Escape') return zoom(undefined);
     if (this.done) return;
     const choice = this.choiceForKey(e.key);
-    if (choice) void this.decide(choice);
+    if (choice) this.decide(choice);
     else if (e.key === 'u') void this.undo();
     else if (e.key === 'ArrowRight') this.move(1);
     else if (e.key === 'ArrowLeft') this.move(-1);
@@ -84,49 +104,73 @@ export class ReviewView {
     this.render();
   }
 
-  async decide(choice: string): Promise<void> {
+  /** A POST for this reviewer; the progress it answers with is shown unless a later request's already is. */
+  private async send<T>(path: string, body: Record<string, unknown>): Promise<T & { progress: Progress }> {
+    const seq = ++this.requests;
+    const result = await api<T & { progress: Progress }>(`${this.base}/${path}`, { by: this.who(), ...body });
+    if (seq > this.progressFrom) {
+      this.progressFrom = seq;
+      this.progress = result.progress;
+    }
+    if (result.progress.decided >= result.progress.total) this.finish();
+    return result;
+  }
+
+  /** Sends the decision on the item on screen at once and shows the next one without waiting. */
+  decide(choice: string): void {
     const item = this.queue[this.index];
     if (!item) return;
     this.queue.splice(this.index, 1);
     if (this.index >= this.queue.length) this.index = 0;
-    const noteBox = document.getElementById('item-note') as HTMLInputElement | null;
-    const note = noteBox?.value.trim();
-    this.status = 'saving…';
+    const note = (document.getElementById('item-note') as HTMLInputElement | null)?.value.trim();
+    this.decidedHere.add(item.id);
+    const saving = this.save(item, choice, note).finally(() => {
+      this.saving.delete(item.id);
+      this.render();
+    });
+    this.saving.set(item.id, saving);
+    if (this.queue.length < 4 && !this.claimsOpen) void this.claim();
     this.render();
+  }
+
+  private async save(item: PageItem, choice: string, note: string | undefined): Promise<void> {
     try {
-      const result = await api<DecideResult>(`${this.base}/decisions`, { by: this.who(), decisions: [{ id: item.id, choice, ...(note ? { note } : {}) }] });
-      this.progress = result.progress;
+      const result = await this.send<DecideResult>('decisions', { decisions: [{ id: item.id, choice, ...(note ? { note } : {}) }] });
       if (result.skipped.length) this.status = `not recorded: ${result.skipped[0]!.reason}`;
       else {
         this.undoStack = [...this.undoStack.filter((d) => d.id !== item.id), { id: item.id, choice }];
         this.status = `saved: ${item.id} → ${choice}`;
       }
-      if (this.progress.decided >= this.progress.total) return this.finish();
-      if (this.queue.length < 4) await this.claim();
     } catch (err) {
+      this.decidedHere.delete(item.id);
       this.queue.splice(this.index, 0, item);
       this.fail(err);
     }
-    this.render();
   }
 
+  /** Undoes this reviewer's latest decision once every decision on its way has arrived. */
   async undo(): Promise<void> {
-    const last = this.undoStack[this.undoStack.length - 1];
-    if (!last) {
-      this.status = 'nothing of yours to undo';
-      return this.render();
-    }
-    this.status = `undoing ${last.id}…`;
-    this.render();
+    if (this.undoing) return;
+    this.undoing = true;
     try {
-      const result = await api<DecideResult>(`${this.base}/decisions`, { by: this.who(), decisions: [{ id: last.id, undo: true }] });
+      await Promise.all(this.saving.values());
+      const last = this.undoStack[this.undoStack.length - 1];
+      if (!last) {
+        this.status = 'nothing of yours to undo';
+        return this.render();
+      }
+      this.status = `undoing ${last.id}…`;
+      this.render();
+      await this.send<DecideResult>('decisions', { decisions: [{ id: last.id, undo: true }] });
       this.undoStack.pop();
-      this.progress = result.progress;
+      this.decidedHere.delete(last.id);
       this.status = `undone: ${last.id} (was ${last.choice})`;
       await this.claim(last.id);
     } catch (err) {
       this.fail(err);
       this.render();
+    } finally {
+      this.undoing = false;
     }
   }
 
@@ -151,8 +195,9 @@ export class ReviewView {
     const head = el('div', { className: 'progress' },
       el('h2', { text: title ?? `review ${this.stage}` }),
       el('span', { className: 'count', text: `${decided} of ${total} decided · ${total - decided} left · ${mine} by you` }),
-      el('span', { className: 'status', text: this.status, attrs: { role: 'status' } }));
+      el('span', { className: 'status', text: this.saving.size ? `saving ${this.saving.size}…` : this.status, attrs: { role: 'status' } }));
     const item = this.queue[this.index];
+    if (!item && this.claimsOpen) return show(head, el('p', { className: 'muted', text: 'loading more items…' }));
     if (!item) {
       show(head, el('p', { className: 'muted', text: 'Nothing for you right now: the remaining items are held by other reviewers or already have your decision.' }),
         el('button', { text: 'look again' }));
@@ -178,7 +223,7 @@ export class ReviewView {
     this.progress.choices.forEach((choice, i) => {
       const key = i === 0 ? 'y' : i === 1 ? 'n' : String(i + 1);
       const button = el('button', { className: `choice c${i}`, text: `${choice} `, attrs: { 'data-choice': choice } }, el('kbd', { text: /^[0-9]$/.test(choice) ? choice : key }));
-      button.addEventListener('click', () => void this.decide(choice));
+      button.addEventListener('click', () => this.decide(choice));
       buttons.append(button);
     });
     const note = el('input', { className: 'note', attrs: { id: 'item-note', maxlength: '2000', placeholder: 'note (optional; kept with your decision; Enter saves it, then press a key)' } });

@@ -7,6 +7,7 @@
  * - a second reviewer at the same time is not handed the items the first one holds
  * - zoom an image; move with the arrows; finish the stage and see the run go on
  * - an approval gate decided on the page, a rejection asking for a note first
+ * - keys faster than the answers: no item is shown (and sent) twice, every decision lands
  * A screenshot of the page is kept in test/e2e/artifacts/review-page.png.
  */
 import { execFileSync } from 'node:child_process';
@@ -148,4 +149,29 @@ it('approves a gate from the page, asking for a note before a rejection', async 
   const run = await h.result(runId);
   expect(run.stages.gate!.approval).toMatchObject({ decision: 'approved', by: 'rita', note: 'checked the totals' });
   expect(run.state).toBe('succeeded');
+});
+
+it('never shows an item again while its decision is on its way, however fast the keys come', async () => {
+  const store = new ArtifactStore(h.home.artifactsDir);
+  const { ref } = await putImageItems(store, 30);
+  const runId = await h.submit(reviewPipeline(ref as ArtifactRef));
+  await h.waitFor(runId, 'the review to open', (s) => s.stages.check?.waitingFor === 'review');
+  const page = await browser.newPage();
+  const sent: string[] = [];
+  page.on('request', (req) => {
+    if (req.url().endsWith('/decisions')) sent.push(...(req.postDataJSON() as { decisions: Array<{ id: string }> }).decisions.map((d) => d.id));
+  });
+  await page.goto(`${server.url}#/runs/${runId}/stages/check`);
+  await page.locator('article.item').waitFor();
+  // The first dozen (all claimed at once) faster than their answers come; then an item on
+  // screen before each key, still not waiting for decisions to arrive.
+  for (let i = 0; i < 12; i++) await page.keyboard.press('y');
+  for (let i = 0; i < 12; i++) {
+    await page.locator('article.item').waitFor();
+    await page.keyboard.press('y');
+  }
+  await page.locator('.status', { hasText: /^saved: / }).waitFor();
+  await expect.poll(async () => (await reviewProgress(h.session, runId, 'check')).decided).toBe(new Set(sent).size);
+  expect(sent.length).toBe(24);
+  expect(sent).toEqual([...new Set(sent)]);
 });
