@@ -59,6 +59,7 @@ export function reviewApp(opts: Required<Pick<ReviewServerOptions, 'host' | 'por
   app.get('/page.js', async (c) => c.body((await assets).js, 200, { 'Content-Type': 'text/javascript; charset=utf-8' }));
   app.get('/page.css', async (c) => c.body((await assets).css, 200, { 'Content-Type': 'text/css; charset=utf-8' }));
 
+  app.get('/favicon.ico', (c) => c.body(null, 204));
   app.get('/api/me', (c) => c.json({ user: opts.defaultUser }));
   app.get('/api/waiting', async (c) => c.json({ waiting: await listWaiting(session) }));
   app.get('/api/runs/:run/stages/:stage', async (c) => {

@@ -129,7 +129,8 @@ export class ReviewView {
       this.render();
     });
     this.saving.set(item.id, saving);
-    if (this.queue.length < 4 && !this.claimsOpen) void this.claim();
+    const elsewhere = this.progress.total - this.progress.decided - this.queue.length - this.saving.size;
+    if (this.queue.length < 4 && !this.claimsOpen && elsewhere > 0) void this.claim();
     this.render();
   }
 
@@ -222,7 +223,9 @@ export class ReviewView {
     const buttons = el('div', { className: 'choices' });
     this.progress.choices.forEach((choice, i) => {
       const key = i === 0 ? 'y' : i === 1 ? 'n' : String(i + 1);
-      const button = el('button', { className: `choice c${i}`, text: `${choice} `, attrs: { 'data-choice': choice } }, el('kbd', { text: /^[0-9]$/.test(choice) ? choice : key }));
+      // Counts are not good or bad: only named choices get the accept/reject colours.
+      const digit = /^[0-9]$/.test(choice);
+      const button = el('button', { className: digit ? 'choice' : `choice c${i}`, text: `${choice} `, attrs: { 'data-choice': choice } }, el('kbd', { text: digit ? choice : key }));
       button.addEventListener('click', () => this.decide(choice));
       buttons.append(button);
     });
@@ -236,6 +239,6 @@ export class ReviewView {
   }
 
   private help(): HTMLElement {
-    return el('p', { className: 'help', text: 'keys: y / n for the first two choices, 1-9 for any choice, u undoes your last decision, ← → move between items, click an image to zoom, Esc closes it' });
+    return el('p', { className: 'help', text: 'keys: y / n for the first two choices, digits for any choice (a count by its own digit), u undoes your last decision, ← → move between items, click an image to zoom, Esc closes it' });
   }
 }

@@ -49,6 +49,13 @@ afterAll(async () => {
   await h?.stop();
 });
 
+/** Script errors and console errors (a CSP refusal, a failed image) of a page. */
+function watchErrors(page: Page): string[] {
+  const errors: string[] = [];
+  page.on('pageerror', (err) => errors.push(err.message));
+  page.on('console', (msg) => (msg.type() === 'error' ? errors.push(`${msg.text()} ${msg.location().url}`) : undefined));
+  return errors;
+}
 const status = (page: Page, text: RegExp) => page.locator('.status', { hasText: text }).waitFor();
 const current = (page: Page) => page.locator('article.item').getAttribute('data-item');
 
@@ -61,8 +68,7 @@ it('reviews with the keyboard, survives a reload, and lets the run go on', { tim
   await reviewProgress(h.session, runId, 'check');
 
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-  const errors: string[] = [];
-  page.on('pageerror', (err) => errors.push(err.message));
+  const errors = watchErrors(page);
   await page.goto(server.url);
   await page.getByRole('link', { name: 'check' }).click();
   await page.locator('article.item').waitFor();
@@ -174,4 +180,30 @@ it('never shows an item again while its decision is on its way, however fast the
   await expect.poll(async () => (await reviewProgress(h.session, runId, 'check')).decided).toBe(new Set(sent).size);
   expect(sent.length).toBe(24);
   expect(sent).toEqual([...new Set(sent)]);
+});
+
+it('shows a listing with three candidates in one row and takes counts 0-3 by their digit', async () => {
+  const store = new ArtifactStore(h.home.artifactsDir);
+  const { ref, ids } = await putImageItems(store, 2, () => ({ question: 'How many candidates show the same mug as the listing?' }), 4);
+  const runId = await h.submit(reviewPipeline(ref as ArtifactRef, { choices: ['0', '1', '2', '3'] }));
+  await h.waitFor(runId, 'the review to open', (s) => s.stages.check?.waitingFor === 'review');
+  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  const errors = watchErrors(page);
+  await page.goto(`${server.url}#/runs/${runId}/stages/check`);
+  await page.getByText('How many candidates show the same mug as the listing?').waitFor();
+  const figures = page.locator('figure img');
+  await Promise.all((await figures.all()).map((img) => img.evaluate((el: HTMLImageElement) => el.decode())));
+  const tops = await Promise.all((await figures.all()).map(async (img) => (await img.boundingBox())!.y));
+  expect(tops).toEqual([tops[0], tops[0], tops[0], tops[0]]);
+  expect(await page.locator('.choices kbd').allTextContents()).toEqual(['0', '1', '2', '3']);
+  await page.screenshot({ path: path.join(artifacts, 'review-page-candidates.png') });
+  await page.keyboard.press('3');
+  await status(page, new RegExp(`saved: ${ids[0]} → 3`));
+  await page.keyboard.press('0');
+  await page.getByRole('heading', { name: 'All items are decided' }).waitFor();
+  expect(errors).toEqual([]);
+  const run = await h.result(runId);
+  const out = run.stages.check!.outputs as unknown as { decisions: ArtifactRef };
+  const decisions = (await fs.readFile(store.resolve(out.decisions), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as Decision);
+  expect(decisions.map((d) => [d.id, d.choice])).toEqual([[ids[0], '3'], [ids[1], '0']]);
 });

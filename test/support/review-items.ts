@@ -30,23 +30,24 @@ export function reviewPipeline(items: ArtifactRef, review: Record<string, unknow
 }
 
 /**
- * `n` items of two real JPEGs each (a coloured shape on a plain ground), stored like
- * prepared images: the review page can show them.
+ * `n` items of `perItem` real JPEGs each (a coloured shape on a plain ground), stored like
+ * prepared images: the review page can show them. The first image is the listing, the
+ * others are the ones to compare with it.
  */
-export async function putImageItems(store: ArtifactStore, n: number, extra: (i: number) => Partial<ReviewItem> = () => ({})): Promise<{ ref: ArtifactRef; ids: string[]; images: string[] }> {
+export async function putImageItems(store: ArtifactStore, n: number, extra: (i: number) => Partial<ReviewItem> = () => ({}), perItem = 2): Promise<{ ref: ArtifactRef; ids: string[]; images: string[] }> {
   const ids: string[] = [];
   const images: string[] = [];
   const lines: string[] = [];
   for (let i = 0; i < n; i++) {
     const id = `pair-${i}`;
     const pair = [];
-    for (let k = 0; k < 2; k++) {
+    for (let k = 0; k < perItem; k++) {
       const hue = (i * 67 + k * 23) % 360;
       const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="320" height="240"><rect width="320" height="240" fill="#f2efe9"/>` +
         `<circle cx="${150 + k * 20}" cy="120" r="${70 - k * 8}" fill="hsl(${hue},70%,45%)"/><text x="20" y="225" font-size="20">${id}/${k}</text></svg>`;
       const ref = await store.putBytes(await sharp(Buffer.from(svg)).jpeg({ quality: 85 }).toBuffer());
       images.push(ref.sha256);
-      pair.push({ path: store.resolve(ref), sha256: ref.sha256, instance_id: `instance-${i}-${k}`, role: k ? 'review' : 'listing' });
+      pair.push({ path: store.resolve(ref), sha256: ref.sha256, instance_id: `instance-${i}-${k}`, role: k === 0 ? 'listing' : perItem > 2 ? 'candidate' : 'review' });
     }
     ids.push(id);
     lines.push(JSON.stringify({ id, images: pair, score: 0.9 - i / 100, metadata: { title: `listing ${i}`, category: 'Mugs' }, ...extra(i) }));
