@@ -22,5 +22,7 @@ export function pageAssets(): Promise<PageAssets> {
     const [html, css] = await Promise.all([fs.readFile(path.join(pageDir, 'index.html'), 'utf8'), fs.readFile(path.join(pageDir, 'style.css'), 'utf8')]);
     return { html, css, js: bundle.outputFiles[0]!.text };
   })();
+  // A failed build is tried again on the next request (after the page source is fixed).
+  assets.catch(() => (assets = undefined));
   return assets;
 }

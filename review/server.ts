@@ -48,16 +48,15 @@ export function reviewApp(opts: Required<Pick<ReviewServerOptions, 'host' | 'por
   app.use('/api/*', bodyLimit({ maxSize: MAX_BODY, onError: (c) => c.json({ error: `request body over ${MAX_BODY} bytes; send decisions in smaller batches` }, 413) }));
   app.onError((err, c) => {
     if (err instanceof ReviewRequestError) return c.json({ error: err.message }, STATUS[err.kind]);
-    if (err instanceof WorkflowUpdateFailedError) return c.json({ error: err.cause?.message ?? err.message }, 400);
+    if (err instanceof WorkflowUpdateFailedError) return refusedUpdate(c, err.cause?.message ?? err.message);
     if (err instanceof BadRequest) return c.json({ error: err.message }, 400);
     console.error(`review server: ${(err as Error).stack ?? err}`);
     return c.json({ error: 'internal error; see the server output' }, 500);
   });
 
-  const assets = pageAssets();
-  app.get('/', async (c) => c.html((await assets).html));
-  app.get('/page.js', async (c) => c.body((await assets).js, 200, { 'Content-Type': 'text/javascript; charset=utf-8' }));
-  app.get('/page.css', async (c) => c.body((await assets).css, 200, { 'Content-Type': 'text/css; charset=utf-8' }));
+  app.get('/', async (c) => c.html((await pageAssets()).html));
+  app.get('/page.js', async (c) => c.body((await pageAssets()).js, 200, { 'Content-Type': 'text/javascript; charset=utf-8' }));
+  app.get('/page.css', async (c) => c.body((await pageAssets()).css, 200, { 'Content-Type': 'text/css; charset=utf-8' }));
 
   app.get('/favicon.ico', (c) => c.body(null, 204));
   app.get('/api/me', (c) => c.json({ user: opts.defaultUser }));
@@ -134,6 +133,12 @@ export async function startReviewServer(opts: ReviewServerOptions): Promise<Revi
 }
 
 class BadRequest extends Error {}
+
+/** An approval the run refused: decided already or ended (409), not an approver (403), else a bad request. */
+function refusedUpdate(c: Context, reason: string): Response {
+  const status = /not waiting|has ended/.test(reason) ? 409 : /may not decide/.test(reason) ? 403 : 400;
+  return c.json({ error: reason }, status);
+}
 
 async function jsonBody(c: Context): Promise<Record<string, unknown>> {
   const body = await c.req.json().catch(() => { throw new BadRequest('the body is not valid JSON'); });

@@ -5,7 +5,7 @@
  * - off loopback a token is required: none or a wrong one gets 401, the right one (header or cookie) works
  * - on loopback a foreign Host header is refused (DNS rebinding)
  * - oversized bodies get 413, non-JSON 415, unknown runs and stages 404, bad decisions 400: nothing changes
- * - approvals are decided through the page's API; a rejection needs a note
+ * - approvals are decided through the page's API; a rejection needs a note; a decided gate answers 409
  */
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -122,6 +122,9 @@ describe('review server', () => {
     expect((await post(`${stageUrl('gate')}/reject`, { by: 'ann' })).status).toBe(400);
     const ok = await post(`${stageUrl('gate')}/approve`, { by: 'ann', note: 'looks right' });
     expect(await ok.json()).toMatchObject({ state: 'succeeded', approval: { decision: 'approved', by: 'ann', note: 'looks right' } });
+    const again = await post(`${stageUrl('gate')}/reject`, { by: 'bob', note: 'too late' });
+    expect(again.status).toBe(409);
+    expect((await again.json() as { error: string }).error).toMatch(/succeeded, not waiting/);
   });
 });
 
