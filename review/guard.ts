@@ -65,3 +65,26 @@ export function jsonOnly(): MiddlewareHandler {
     await next();
   };
 }
+
+/**
+ * Refuses POSTs a browser sent from another site. JSON bodies already need a CORS
+ * preflight this server never grants; this is the second lock.
+ */
+export function sameOrigin(): MiddlewareHandler {
+  return async (c, next) => {
+    const origin = c.req.header('origin');
+    // An opaque origin ("null") has no host and is refused too.
+    if (c.req.method === 'POST' && origin && hostOf(origin) !== c.req.header('host')) {
+      return c.json({ error: `requests from ${origin} are refused; use the page this server serves` }, 403);
+    }
+    await next();
+  };
+}
+
+function hostOf(origin: string): string | undefined {
+  try {
+    return new URL(origin).host;
+  } catch {
+    return undefined;
+  }
+}

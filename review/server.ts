@@ -9,7 +9,7 @@ import type { ArtifactStore } from '../activities/artifact-store.js';
 import type { Session } from '../cli/client.js';
 import { approveUpdate, rejectUpdate } from '../workflows/messages.js';
 import { claimItems, decideItems, listWaiting, recentDecisions, reviewProgress, ReviewRequestError, runStatus } from './queue-client.js';
-import { hostGuard, isLoopback, jsonOnly, securityHeaders, tokenGuard } from './guard.js';
+import { hostGuard, isLoopback, jsonOnly, sameOrigin, securityHeaders, tokenGuard } from './guard.js';
 import { imageType, itemIndex } from './item-index.js';
 import { pageAssets } from './assets.js';
 
@@ -44,7 +44,7 @@ const STATUS = { 'not-found': 404, invalid: 400, closed: 409 } as const;
 export function reviewApp(opts: Required<Pick<ReviewServerOptions, 'host' | 'port'>> & ReviewServerOptions): Hono {
   const { session, store } = opts;
   const app = new Hono();
-  app.use('*', securityHeaders(), hostGuard(opts.host, opts.port, opts.token), tokenGuard(opts.token), jsonOnly());
+  app.use('*', securityHeaders(), hostGuard(opts.host, opts.port, opts.token), tokenGuard(opts.token), sameOrigin(), jsonOnly());
   app.use('/api/*', bodyLimit({ maxSize: MAX_BODY, onError: (c) => c.json({ error: `request body over ${MAX_BODY} bytes; send decisions in smaller batches` }, 413) }));
   app.onError((err, c) => {
     if (err instanceof ReviewRequestError) return c.json({ error: err.message }, STATUS[err.kind]);

@@ -3,7 +3,7 @@
  * - claim, decide and recent work through HTTP; images are served by digest with their type
  * - path traversal and digests that are not the review's images are refused; nothing is read
  * - off loopback a token is required: none or a wrong one gets 401, the right one (header or cookie) works
- * - on loopback a foreign Host header is refused (DNS rebinding)
+ * - on loopback a foreign Host header is refused (DNS rebinding); POSTs from another origin are refused
  * - oversized bodies get 413, non-JSON 415, unknown runs and stages 404, bad decisions 400: nothing changes
  * - approvals are decided through the page's API; a rejection needs a note; a decided gate answers 409
  */
@@ -106,6 +106,15 @@ describe('review server', () => {
     expect((await unknown.json() as { error: string }).error).toMatch(/unknown item/);
     expect((await post(`${stageUrl()}/decisions`, { by: 'ann', decisions: [{ id: items.ids[1], choice: 'maybe' }] })).status).toBe(400);
     expect((await post(`${stageUrl()}/decisions`, { by: '', decisions: [{ id: items.ids[1], choice: 'accept' }] })).status).toBe(400);
+    expect(await votes()).toBe(before);
+  });
+
+  it('refuses POSTs another site\'s page sends, changing nothing', async () => {
+    const before = await votes();
+    const body = JSON.stringify({ by: 'ann', decisions: [{ id: items.ids[2], choice: 'reject' }] });
+    for (const origin of ['http://evil.example', 'null', `http://localhost:${new URL(server.url).port}`]) {
+      expect(await raw(`${stageUrl()}/decisions`, { method: 'POST', headers: { 'Content-Type': 'application/json', Origin: origin }, body }), origin).toBe(403);
+    }
     expect(await votes()).toBe(before);
   });
 
