@@ -176,16 +176,17 @@ export class ReviewView {
   }
 
   private fail(err: unknown): void {
-    if (err instanceof ApiError && err.status === 409) return this.finish();
+    if (err instanceof ApiError && err.status === 409) return this.finish(err.message);
     this.status = `error: ${(err as Error).message}`;
   }
 
-  private finish(): void {
+  /** The review is over: every item decided, or `closed` says why it closed (a deadline, the run ended). */
+  private finish(closed?: string): void {
     this.done = true;
     this.status = '';
     show(el('section', { className: 'done' },
-      el('h2', { text: 'All items are decided' }),
-      el('p', { text: `${this.progress?.total ?? ''} items of ${this.stage} have their decisions; the run goes on.` }),
+      el('h2', { text: closed ? 'This review has closed' : 'All items are decided' }),
+      el('p', { text: closed ?? `${this.progress?.total ?? ''} items of ${this.stage} have their decisions; the run goes on.` }),
       el('a', { text: 'back to the list', attrs: { href: '#/' } })));
   }
 

@@ -8,6 +8,8 @@
  * - zoom an image; move with the arrows; finish the stage and see the run go on
  * - an approval gate decided on the page, a rejection asking for a note first
  * - keys faster than the answers: no item is shown (and sent) twice, every decision lands
+ * - a listing with three candidates in one row, counts 0-3 by their digit
+ * - a review that closed under the reviewer (deadline) says so
  * A screenshot of the page is kept in test/e2e/artifacts/review-page.png.
  */
 import { execFileSync } from 'node:child_process';
@@ -213,4 +215,19 @@ test('shows a listing with three candidates in one row and takes counts 0-3 by t
   const out = run.stages.check!.outputs as unknown as { decisions: ArtifactRef };
   const decisions = (await fs.readFile(store.resolve(out.decisions), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as Decision);
   expect(decisions.map((d) => [d.id, d.choice])).toEqual([[ids[0], '3'], [ids[1], '0']]);
+});
+
+test('says so when the review closed under the reviewer (a deadline accepted the rest)', async () => {
+  const store = new ArtifactStore(h.home.artifactsDir);
+  const { ref } = await putImageItems(store, 3);
+  const runId = await h.submit(reviewPipeline(ref as ArtifactRef, { deadline: '4s', onDeadline: 'accept-remaining' }));
+  await h.waitFor(runId, 'the review to open', (s) => s.stages.check?.waitingFor === 'review');
+  const page = await browser.newPage();
+  await page.goto(`${server.url}#/runs/${runId}/stages/check`);
+  await page.locator('article.item').waitFor();
+  await h.waitFor(runId, 'the deadline', (s) => s.stages.check?.state === 'succeeded');
+  await page.keyboard.press('y');
+  await page.getByRole('heading', { name: 'This review has closed' }).waitFor();
+  await page.getByText(/review check of run .* is closed/).waitFor();
+  expect((await h.result(runId)).state).toBe('succeeded');
 });
