@@ -18,6 +18,7 @@ import { createAssembleTwin } from './twin/assemble.js';
 import { createDedupeCandidates } from './twin/dedupe.js';
 import { createShortlistHardNegatives } from './twin/shortlist.js';
 import { createSynthesizeVariants } from './twin/synthesize.js';
+import { createScoreFgvqa } from './fgvqa/score.js';
 import type {
   CacheLookupInput,
   CacheLookupResult,
@@ -90,6 +91,7 @@ export function createActivities(deps: ActivityDeps = {}) {
     shortlistHardNegatives: cached(createShortlistHardNegatives({ store, home })),
     synthesizeVariants: cached(createSynthesizeVariants({ store, home })),
     assembleTwin: cached(createAssembleTwin({ store, home })),
+    scoreFgvqa: cached(createScoreFgvqa({ store, home })),
     noop: cached(async (input) => ({ outputs: (parseInputs(noopInputs, input).outputs ?? {}) as JsonObject, attempt: Context.current().info.attempt })),
   };
 }

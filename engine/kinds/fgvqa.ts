@@ -1,0 +1,49 @@
+import { z } from 'zod';
+import type { StageKind } from './kind.js';
+import { artifactRefSchema } from './artifact.js';
+
+/** A JSONL input: a file on the worker's host, or an artifact of an earlier stage. */
+const jsonlInput = z.union([z.string().min(1), artifactRefSchema]);
+
+export const FGVQA_RESULTS_MEDIA_TYPE = 'application/x-twinflow-fgvqa-results+jsonl';
+
+export const scoreInputs = z.strictObject({
+  queries: jsonlInput.describe('FGVQA queries, JSONL: {"id", "source", "type": "pair"|"multi", "images", "question", "answer"}.'),
+  predictions: jsonlInput.describe('Model outputs, JSONL: {"id", "output"}.'),
+  resamples: z.number().int().min(100).max(100_000).default(1000).describe('Bootstrap resamples per number. @default 1000'),
+  confidence: z.number().gt(0.5).lt(1).default(0.95).describe('Confidence of the bootstrap intervals. @default 0.95'),
+  seed: z.number().int().default(0).describe('Seeds the bootstrap. @default 0'),
+});
+export type ScoreInputs = z.infer<typeof scoreInputs>;
+
+const cell = z.strictObject({ accuracy: z.number(), correct: z.number(), n: z.number(), missing: z.number(), ci: z.tuple([z.number(), z.number()]) });
+const summary = z.strictObject({
+  sources: z.record(z.string(), z.strictObject({ pair: cell.optional(), multi: cell.optional(), total: cell })),
+  mean: z.strictObject({ accuracy: z.number(), ci: z.tuple([z.number(), z.number()]) }),
+});
+
+export const scoreOutputs = z.strictObject({
+  results: z.string().describe('Path of the per-query results, JSONL: {"id", "source", "type", "parsed", "answer", "correct"}.'),
+  files: z.strictObject({ results: artifactRefSchema }).describe('The results file in the artifact store.'),
+  summary: summary.describe('Accuracy in % per source (pair, multi, total) and the mean of totals, each with a bootstrap interval.'),
+  strict: summary.describe('The same, counting only answers inside <answer></answer> tags (never above summary).'),
+  counts: z.record(z.string(), z.number()).describe('queries, predictions, scored, missing, unknown, duplicates, malformed.'),
+  problems: z.array(z.string()).describe('What was wrong with the predictions (line numbers), at most 20 lines.'),
+});
+
+export const scoreKind: StageKind = {
+  uses: 'fgvqa/score',
+  version: '1',
+  description:
+    'Score model outputs against FGVQA queries with the published rules (first <answer> span, yes/no words and synonyms; ' +
+    'a lone 0-3 digit for multi), plus a strict variant, per source with bootstrap confidence intervals.',
+  with: scoreInputs,
+  outputs: scoreOutputs,
+  defaultQueue: 'cpu',
+  cacheByDefault: true,
+  handler: 'activity',
+  activity: 'scoreFgvqa',
+  readsPaths: (w) => [w.queries, w.predictions].filter((p): p is string => typeof p === 'string'),
+};
+
+export const fgvqaKinds: StageKind[] = [scoreKind];
