@@ -19,6 +19,7 @@ import { createDedupeCandidates } from './twin/dedupe.js';
 import { createShortlistHardNegatives } from './twin/shortlist.js';
 import { createSynthesizeVariants } from './twin/synthesize.js';
 import { createScoreFgvqa } from './fgvqa/score.js';
+import { createRenderTable } from './report/table.js';
 import type {
   CacheLookupInput,
   CacheLookupResult,
@@ -92,6 +93,7 @@ export function createActivities(deps: ActivityDeps = {}) {
     synthesizeVariants: cached(createSynthesizeVariants({ store, home })),
     assembleTwin: cached(createAssembleTwin({ store, home })),
     scoreFgvqa: cached(createScoreFgvqa({ store, home })),
+    renderTable: cached(createRenderTable({ store, home })),
     noop: cached(async (input) => ({ outputs: (parseInputs(noopInputs, input).outputs ?? {}) as JsonObject, attempt: Context.current().info.attempt })),
   };
 }

@@ -8,12 +8,13 @@ import { assembleKinds } from './assemble.js';
 import { similarityKinds } from './similarity.js';
 import { synthesizeKinds } from './synthesize.js';
 import { fgvqaKinds } from './fgvqa.js';
+import { reportKinds } from './report.js';
 
 export type { StageKind } from './kind.js';
 
 /** Every stage kind twinflow knows, by `uses` name. Later families add their lists here. */
 export const kinds: ReadonlyMap<string, StageKind> = new Map(
-  [...coreKinds, ...reviewKinds, ...twinKinds, ...imageKinds, ...embedKinds, ...similarityKinds, ...synthesizeKinds, ...assembleKinds, ...fgvqaKinds].map((kind) => [kind.uses, kind]),
+  [...coreKinds, ...reviewKinds, ...twinKinds, ...imageKinds, ...embedKinds, ...similarityKinds, ...synthesizeKinds, ...assembleKinds, ...fgvqaKinds, ...reportKinds].map((kind) => [kind.uses, kind]),
 );
 
 export function getKind(uses: string): StageKind | undefined {

@@ -1,0 +1,105 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import { TABLE1_SOURCES, tableInputs, type TableInputs } from '../../engine/kinds/report.js';
+import type { JsonObject } from '../../engine/types.js';
+import type { ArtifactStore } from '../artifact-store.js';
+import type { HomeLayout } from '../home.js';
+import { parseInputs } from '../inputs.js';
+import type { StageActivityInput, StageActivityResult } from '../stage-io.js';
+
+/** Table 1's layout: one row per model, sources as groups of Pair / Multi / Total, then Mean. */
+
+const LABELS: Record<string, string> = { 'twin-eval': 'Twin-Eval', ilias: 'ILIAS', landmarks: 'Landmarks', met: 'MET', cub: 'CUB', inquire: 'INQUIRE' };
+const PARTS = ['pair', 'multi', 'total'] as const;
+
+type Value = { accuracy: number; ci?: [number, number] } | null;
+
+export interface TableModel {
+  name: string;
+  cells: Record<string, Record<(typeof PARTS)[number], Value>>;
+  mean: Value;
+}
+
+export interface Table {
+  title: string;
+  sources: Array<{ id: string; label: string }>;
+  models: TableModel[];
+  /** Each model minus the base, in points, where both have the number. */
+  deltas: Array<{ name: string; base: string; cells: Record<string, Record<(typeof PARTS)[number], number | null>>; mean: number | null }>;
+}
+
+export function buildTable(opts: Pick<TableInputs, 'models' | 'base' | 'title' | 'sources'>): Table {
+  const seen = opts.models.flatMap((m) => Object.keys(m.summary.sources));
+  const sources = opts.sources ?? [...TABLE1_SOURCES.filter((s) => seen.includes(s)), ...new Set(seen.filter((s) => !(TABLE1_SOURCES as readonly string[]).includes(s)))];
+  const models: TableModel[] = opts.models.map((m) => ({
+    name: m.name,
+    cells: Object.fromEntries(sources.map((s) => [s, Object.fromEntries(PARTS.map((p) => [p, pick(m.summary.sources[s]?.[p])]))])) as TableModel['cells'],
+    mean: pick(m.summary.mean),
+  }));
+  const base = opts.base === undefined ? undefined : models.find((m) => m.name === opts.base);
+  if (opts.base !== undefined && !base) throw new Error(`base ${opts.base} is not one of the models (${models.map((m) => m.name).join(', ')})`);
+  const diff = (a: Value, b: Value) => (a && b ? Math.round((a.accuracy - b.accuracy) * 10) / 10 : null);
+  const deltas = base ? models.filter((m) => m !== base).map((m) => ({
+    name: m.name, base: base.name,
+    cells: Object.fromEntries(sources.map((s) => [s, Object.fromEntries(PARTS.map((p) => [p, diff(m.cells[s]![p], base.cells[s]![p])]))])) as Table['deltas'][number]['cells'],
+    mean: diff(m.mean, base.mean),
+  })) : [];
+  return { title: opts.title, sources: sources.map((id) => ({ id, label: LABELS[id] ?? id })), models, deltas };
+}
+
+function pick(v: { accuracy: number; ci?: [number, number] } | undefined): Value {
+  return v ? { accuracy: v.accuracy, ...(v.ci ? { ci: v.ci } : {}) } : null;
+}
+
+const num = (v: Value, intervals: boolean) => (v ? `${v.accuracy.toFixed(1)}${intervals && v.ci ? ` [${v.ci[0].toFixed(1)}, ${v.ci[1].toFixed(1)}]` : ''}` : '–');
+const signed = (d: number | null) => (d === null ? '–' : `${d > 0 ? '+' : d < 0 ? '−' : '±'}${Math.abs(d).toFixed(1)}`);
+const mdCell = (text: string) => text.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+
+export function renderMarkdown(t: Table, intervals = false): string {
+  const head = ['Model', ...t.sources.flatMap((s) => PARTS.map((p) => `${s.label} ${p[0]!.toUpperCase()}${p.slice(1)}`)), 'Mean'];
+  const rows = t.models.map((m) => [m.name, ...t.sources.flatMap((s) => PARTS.map((p) => num(m.cells[s.id]![p], intervals))), num(m.mean, intervals)]);
+  const deltas = t.deltas.map((d) => [`Δ ${d.name} vs ${d.base}`, ...t.sources.flatMap((s) => PARTS.map((p) => signed(d.cells[s.id]![p]))), signed(d.mean)]);
+  const line = (cells: string[]) => `| ${cells.map(mdCell).join(' | ')} |`;
+  return [`**${mdCell(t.title)}**`, '', line(head), line(head.map((_, i) => (i === 0 ? '---' : '---:'))), ...[...rows, ...deltas].map(line), ''].join('\n');
+}
+
+const esc = (s: string) => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+
+export function renderHtml(t: Table, intervals = false): string {
+  const group = t.sources.map((s) => `<th colspan="3" scope="colgroup">${esc(s.label)}</th>`).join('');
+  const sub = t.sources.map(() => PARTS.map((p) => `<th scope="col">${p[0]!.toUpperCase()}${p.slice(1)}</th>`).join('')).join('');
+  const td = (text: string, cls = '') => `<td${cls ? ` class="${cls}"` : ''}>${esc(text)}</td>`;
+  const rows = t.models.map((m) => `<tr><th scope="row">${esc(m.name)}</th>${t.sources.map((s) => PARTS.map((p) => td(num(m.cells[s.id]![p], intervals))).join('')).join('')}${td(num(m.mean, intervals), 'mean')}</tr>`);
+  const deltas = t.deltas.map((d) => `<tr class="delta"><th scope="row">${esc(`Δ ${d.name} vs ${d.base}`)}</th>${t.sources.map((s) => PARTS.map((p) => td(signed(d.cells[s.id]![p]))).join('')).join('')}${td(signed(d.mean), 'mean')}</tr>`);
+  return [
+    '<!doctype html>', '<meta charset="utf-8">', `<title>${esc(t.title)}</title>`,
+    '<style>table{border-collapse:collapse;font:14px system-ui}th,td{padding:4px 8px;border-bottom:1px solid #ddd;text-align:right}th[scope=row]{text-align:left}.delta td{color:#555}.mean{font-weight:600}</style>',
+    `<table><caption>${esc(t.title)}</caption>`,
+    `<thead><tr><th rowspan="2" scope="col">Model</th>${group}<th rowspan="2" scope="col">Mean</th></tr><tr>${sub}</tr></thead>`,
+    `<tbody>${[...rows, ...deltas].join('')}</tbody></table>`, '',
+  ].join('\n');
+}
+
+export function createRenderTable(deps: { store: ArtifactStore; home: HomeLayout }) {
+  return async function renderTable(input: StageActivityInput): Promise<StageActivityResult> {
+    const opts = parseInputs(tableInputs, input);
+    let table: Table;
+    try {
+      table = buildTable(opts);
+    } catch (err) {
+      throw ApplicationFailure.create({ type: 'InvalidStageInput', nonRetryable: true, message: `stage ${input.stageId} (report/table): with.${(err as Error).message}` });
+    }
+    const dir = deps.home.stageDir(input.runId, input.stageId);
+    await fs.mkdir(dir, { recursive: true });
+    const written: Record<string, string> = {};
+    for (const [name, text] of [['table.md', renderMarkdown(table, opts.intervals)], ['table.html', renderHtml(table, opts.intervals)], ['table.json', `${JSON.stringify(table, null, 2)}\n`]] as const) {
+      written[name] = path.join(dir, name);
+      await fs.writeFile(written[name]!, text);
+    }
+    const files = Object.fromEntries(await Promise.all(Object.entries(written).map(async ([name, file]) => [name, await deps.store.putFile(file)])));
+    const mean = Object.fromEntries(table.models.map((m) => [m.name, m.mean?.accuracy ?? 0]));
+    const outputs = { markdown: written['table.md']!, html: written['table.html']!, json: written['table.json']!, files, mean };
+    return { outputs: outputs as unknown as JsonObject, attempt: Context.current().info.attempt };
+  };
+}

@@ -1,0 +1,46 @@
+import { z } from 'zod';
+import type { StageKind } from './kind.js';
+import { artifactRefSchema } from './artifact.js';
+
+/** The FGVQA sources in Table 1's order; other sources follow in the order first seen. */
+export const TABLE1_SOURCES = ['twin-eval', 'ilias', 'landmarks', 'met', 'cub', 'inquire'] as const;
+
+const cell = z.looseObject({ accuracy: z.number(), ci: z.tuple([z.number(), z.number()]).optional() });
+const scoreSummary = z.looseObject({
+  sources: z.record(z.string(), z.looseObject({ pair: cell.optional(), multi: cell.optional(), total: cell })),
+  mean: z.looseObject({ accuracy: z.number(), ci: z.tuple([z.number(), z.number()]).optional() }),
+});
+
+export const tableInputs = z.strictObject({
+  models: z.array(z.strictObject({
+    name: z.string().min(1).max(100).describe('The row label, e.g. Qwen2.5-VL-3B or +Twin.'),
+    summary: scoreSummary.describe('The `summary` (or `strict`) output of an fgvqa/score stage.'),
+  })).min(1).max(50).describe('One row per model, in this order.'),
+  base: z.string().optional().describe('The model every other row is compared with (a delta row each); none when absent.'),
+  title: z.string().max(200).default('FGVQA accuracy (%)').describe('Caption of the table. @default FGVQA accuracy (%)'),
+  sources: z.array(z.string().min(1)).optional().describe('Column groups in order. @default Table 1 order, then any others'),
+  intervals: z.boolean().default(false).describe('Show each number\'s bootstrap interval beside it. @default false'),
+});
+export type TableInputs = z.infer<typeof tableInputs>;
+
+export const tableOutputs = z.strictObject({
+  markdown: z.string().describe('Path of table.md.'),
+  html: z.string().describe('Path of table.html.'),
+  json: z.string().describe('Path of table.json.'),
+  files: z.record(z.string(), artifactRefSchema).describe('The three files in the artifact store.'),
+  mean: z.record(z.string(), z.number()).describe('Mean of totals per model.'),
+});
+
+export const tableKind: StageKind = {
+  uses: 'report/table',
+  version: '1',
+  description: 'Table 1 of the paper for one or more models: sources as column groups (Pair, Multi, Total), the mean of totals, deltas against a base model; as Markdown, HTML and JSON.',
+  with: tableInputs,
+  outputs: tableOutputs,
+  defaultQueue: 'cpu',
+  cacheByDefault: true,
+  handler: 'activity',
+  activity: 'renderTable',
+};
+
+export const reportKinds: StageKind[] = [tableKind];

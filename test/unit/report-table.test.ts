@@ -1,0 +1,63 @@
+/*
+ * report/table on the paper's own Table 1 totals (Qwen2.5-VL-3B before and after Twin):
+ * - sources in Table 1's order whatever order the summaries list them in; missing numbers as a dash
+ * - the delta row against the base model, signed, in points
+ * - Markdown, HTML (two-row header, model names escaped) and JSON written and stored
+ * - a base that is not among the models fails the stage, naming the models
+ */
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { createActivities } from '../../activities/index.js';
+import { homeLayout, type HomeLayout } from '../../activities/home.js';
+import type { StageActivityInput, StageActivityResult } from '../../activities/stage-io.js';
+import type { JsonObject } from '../../engine/types.js';
+import { failure } from '../support/activity-results.js';
+
+let home: HomeLayout;
+let acts: ReturnType<typeof createActivities>;
+beforeAll(async () => {
+  home = homeLayout(await fs.mkdtemp(path.join(os.tmpdir(), 'twinflow-table-')));
+  acts = createActivities({ home });
+});
+afterAll(() => fs.rm(home.root, { recursive: true, force: true }));
+
+const summary = (totals: Record<string, number>, mean: number, pairCub?: number) => ({
+  sources: Object.fromEntries(Object.entries(totals).reverse().map(([s, t]) => [s, { total: { accuracy: t, ci: [t - 3, t + 3] }, ...(s === 'cub' && pairCub ? { pair: { accuracy: pairCub } } : {}) }])),
+  mean: { accuracy: mean },
+});
+const BASE = summary({ 'twin-eval': 50.1, ilias: 43.5, landmarks: 53.9, met: 55.5, cub: 60.7, inquire: 54.4 }, 53.0, 58.2);
+const TWIN = summary({ 'twin-eval': 67.3, ilias: 61.8, landmarks: 57.9, met: 66.0, cub: 75.1, inquire: 73.7 }, 67.0, 71.0);
+
+function table(w: Record<string, unknown>): Promise<StageActivityResult> {
+  const input: StageActivityInput = { runId: 'r1', stageId: 'table', uses: 'report/table', kindVersion: '1', with: w as JsonObject, shellEnv: {} };
+  return new MockActivityEnvironment({ attempt: 1 }).run(acts.renderTable, input) as Promise<StageActivityResult>;
+}
+
+it('lays out Table 1 with deltas against the base model', async () => {
+  const result = await table({ models: [{ name: 'Qwen2.5-VL-3B', summary: BASE }, { name: '+Twin <b>', summary: TWIN }], base: 'Qwen2.5-VL-3B' });
+  const out = result.outputs as unknown as { markdown: string; html: string; json: string; files: Record<string, { sha256: string }>; mean: Record<string, number> };
+  const md = (await fs.readFile(out.markdown, 'utf8')).split('\n');
+  expect(md[2]).toBe('| Model | Twin-Eval Pair | Twin-Eval Multi | Twin-Eval Total | ILIAS Pair | ILIAS Multi | ILIAS Total | Landmarks Pair | Landmarks Multi | Landmarks Total | MET Pair | MET Multi | MET Total | CUB Pair | CUB Multi | CUB Total | INQUIRE Pair | INQUIRE Multi | INQUIRE Total | Mean |');
+  expect(md[4]).toBe('| Qwen2.5-VL-3B | – | – | 50.1 | – | – | 43.5 | – | – | 53.9 | – | – | 55.5 | 58.2 | – | 60.7 | – | – | 54.4 | 53.0 |');
+  expect(md[6]).toBe('| Δ +Twin <b> vs Qwen2.5-VL-3B | – | – | +17.2 | – | – | +18.3 | – | – | +4.0 | – | – | +10.5 | +12.8 | – | +14.4 | – | – | +19.3 | +14.0 |');
+  const html = await fs.readFile(out.html, 'utf8');
+  expect(html).toContain('<th colspan="3" scope="colgroup">Twin-Eval</th>');
+  expect(html).toContain('<th scope="row">+Twin &lt;b&gt;</th>');
+  expect(html).not.toContain('<b>');
+  const json = JSON.parse(await fs.readFile(out.json, 'utf8'));
+  expect(json.sources.map((s: { id: string }) => s.id)).toEqual(['twin-eval', 'ilias', 'landmarks', 'met', 'cub', 'inquire']);
+  expect(json.deltas[0].mean).toBe(14);
+  expect(Object.keys(out.files).sort()).toEqual(['table.html', 'table.json', 'table.md']);
+  expect(out.mean).toEqual({ 'Qwen2.5-VL-3B': 53, '+Twin <b>': 67 });
+
+  const withIntervals = (await table({ models: [{ name: 'm', summary: BASE }], intervals: true })).outputs as unknown as { markdown: string };
+  expect(await fs.readFile(withIntervals.markdown, 'utf8')).toContain('| 50.1 [47.1, 53.1] |');
+});
+
+it('fails when the base is not one of the models', async () => {
+  const err = await failure(table({ models: [{ name: 'a', summary: BASE }], base: 'b' }));
+  expect(err.message).toMatch(/with.base b is not one of the models \(a\)/);
+});
