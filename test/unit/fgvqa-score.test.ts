@@ -7,36 +7,21 @@
  * - malformed queries and predictions with nothing usable fail the stage, saying where
  */
 import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { MockActivityEnvironment } from '@temporalio/testing';
-import { createActivities } from '../../activities/index.js';
-import { homeLayout, type HomeLayout } from '../../activities/home.js';
-import type { StageActivityInput, StageActivityResult } from '../../activities/stage-io.js';
-import type { JsonObject } from '../../engine/types.js';
+import { expect, it } from 'vitest';
 import type { Summary } from '../../activities/fgvqa/summary.js';
 import { failure } from '../support/activity-results.js';
+import { activitiesInTempHome, runStage } from '../support/activity-env.js';
 
-let home: HomeLayout;
-let acts: ReturnType<typeof createActivities>;
-
-beforeAll(async () => {
-  home = homeLayout(await fs.mkdtemp(path.join(os.tmpdir(), 'twinflow-score-')));
-  acts = createActivities({ home });
-});
-afterAll(() => fs.rm(home.root, { recursive: true, force: true }));
+const env = activitiesInTempHome('score');
 
 async function file(name: string, lines: Array<unknown | string>): Promise<string> {
-  const p = path.join(home.root, name);
+  const p = path.join(env.home.root, name);
   await fs.writeFile(p, lines.map((l) => (typeof l === 'string' ? l : JSON.stringify(l))).join('\n') + '\n');
   return p;
 }
 
-function score(w: Record<string, unknown>): Promise<StageActivityResult> {
-  const input: StageActivityInput = { runId: 'r1', stageId: 'score', uses: 'fgvqa/score', kindVersion: '1', with: w as JsonObject, shellEnv: {} };
-  return new MockActivityEnvironment({ attempt: 1 }).run(acts.scoreFgvqa, input) as Promise<StageActivityResult>;
-}
+const score = (w: Record<string, unknown>) => runStage(env.acts.scoreFgvqa, 'fgvqa/score', w);
 
 /** cub: 4 pair + 4 multi; met: 2 pair. */
 const QUERIES = [
@@ -95,6 +80,6 @@ it('fails on malformed queries and on predictions with nothing usable, saying wh
   expect(bad.message).toMatch(/with.queries has 3 malformed line\(s\) \(line 2: query cub-p1: type must be "pair" or "multi"; line 3: query cub-m0: answer must be 0-3; line 4: query id cub-p0 appears twice\)/);
   const none = await failure(score({ queries: await file('q.jsonl', QUERIES), predictions: await file('none.jsonl', [{ id: 'x', output: 'yes' }]) }));
   expect(none.message).toMatch(/holds no usable prediction for these queries \(none.jsonl:1: no query has id x\)/);
-  const missing = await failure(score({ queries: path.join(home.root, 'nope.jsonl'), predictions }));
+  const missing = await failure(score({ queries: path.join(env.home.root, 'nope.jsonl'), predictions }));
   expect(missing.message).toMatch(/with.queries: .*nope.jsonl does not exist/);
 });

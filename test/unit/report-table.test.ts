@@ -6,23 +6,11 @@
  * - a base that is not among the models fails the stage, naming the models
  */
 import fs from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { MockActivityEnvironment } from '@temporalio/testing';
-import { createActivities } from '../../activities/index.js';
-import { homeLayout, type HomeLayout } from '../../activities/home.js';
-import type { StageActivityInput, StageActivityResult } from '../../activities/stage-io.js';
-import type { JsonObject } from '../../engine/types.js';
+import { expect, it } from 'vitest';
 import { failure } from '../support/activity-results.js';
+import { activitiesInTempHome, runStage } from '../support/activity-env.js';
 
-let home: HomeLayout;
-let acts: ReturnType<typeof createActivities>;
-beforeAll(async () => {
-  home = homeLayout(await fs.mkdtemp(path.join(os.tmpdir(), 'twinflow-table-')));
-  acts = createActivities({ home });
-});
-afterAll(() => fs.rm(home.root, { recursive: true, force: true }));
+const env = activitiesInTempHome('table');
 
 const summary = (totals: Record<string, number>, mean: number, pairCub?: number) => ({
   sources: Object.fromEntries(Object.entries(totals).reverse().map(([s, t]) => [s, { total: { accuracy: t, ci: [t - 3, t + 3] }, ...(s === 'cub' && pairCub ? { pair: { accuracy: pairCub } } : {}) }])),
@@ -31,10 +19,7 @@ const summary = (totals: Record<string, number>, mean: number, pairCub?: number)
 const BASE = summary({ 'twin-eval': 50.1, ilias: 43.5, landmarks: 53.9, met: 55.5, cub: 60.7, inquire: 54.4 }, 53.0, 58.2);
 const TWIN = summary({ 'twin-eval': 67.3, ilias: 61.8, landmarks: 57.9, met: 66.0, cub: 75.1, inquire: 73.7 }, 67.0, 71.0);
 
-function table(w: Record<string, unknown>): Promise<StageActivityResult> {
-  const input: StageActivityInput = { runId: 'r1', stageId: 'table', uses: 'report/table', kindVersion: '1', with: w as JsonObject, shellEnv: {} };
-  return new MockActivityEnvironment({ attempt: 1 }).run(acts.renderTable, input) as Promise<StageActivityResult>;
-}
+const table = (w: Record<string, unknown>) => runStage(env.acts.renderTable, 'report/table', w);
 
 it('lays out Table 1 with deltas against the base model', async () => {
   const result = await table({ models: [{ name: 'Qwen2.5-VL-3B', summary: BASE }, { name: '+Twin <b>', summary: TWIN }], base: 'Qwen2.5-VL-3B' });
