@@ -19,6 +19,7 @@ import { createDedupeCandidates } from './twin/dedupe.js';
 import { createShortlistHardNegatives } from './twin/shortlist.js';
 import { createSynthesizeVariants } from './twin/synthesize.js';
 import { createScoreFgvqa } from './fgvqa/score.js';
+import { createBuildFgvqa } from './fgvqa/build.js';
 import { createRenderTable } from './report/table.js';
 import type {
   CacheLookupInput,
@@ -92,6 +93,7 @@ export function createActivities(deps: ActivityDeps = {}) {
     shortlistHardNegatives: cached(createShortlistHardNegatives({ store, home })),
     synthesizeVariants: cached(createSynthesizeVariants({ store, home })),
     assembleTwin: cached(createAssembleTwin({ store, home })),
+    buildFgvqa: cached(createBuildFgvqa({ store, home })),
     scoreFgvqa: cached(createScoreFgvqa({ store, home })),
     renderTable: cached(createRenderTable({ store, home })),
     noop: cached(async (input) => ({ outputs: (parseInputs(noopInputs, input).outputs ?? {}) as JsonObject, attempt: Context.current().info.attempt })),

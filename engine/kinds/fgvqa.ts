@@ -5,6 +5,36 @@ import { artifactRefSchema } from './artifact.js';
 /** A JSONL input: a file on the worker's host, or an artifact of an earlier stage. */
 const jsonlInput = z.union([z.string().min(1), artifactRefSchema]);
 
+export const FGVQA_QUERIES_MEDIA_TYPE = 'application/x-twinflow-fgvqa-queries+jsonl';
+export const FGVQA_SOURCES = ['cub', 'landmarks', 'twin-eval'] as const;
+
+export const buildInputs = z.strictObject({
+  source: z.enum(FGVQA_SOURCES).describe('Which dataset `root` holds, in its own layout: cub (CUB-200-2011), landmarks (GLDv2 train.csv + train/), twin-eval (a twin/assemble dataset folder).'),
+  root: z.string().min(1).describe('The dataset folder on the worker host.'),
+  pairs: z.number().int().min(0).multipleOf(2).default(1000).describe('Pair queries, half yes and half no. @default 1000'),
+  multi: z.number().int().min(0).multipleOf(4).default(1000).describe('Multi queries (a reference and three candidates), a quarter for each answer 0-3. @default 1000'),
+  seed: z.number().int().default(0).describe('Seeds the draw. @default 0'),
+});
+
+export const buildOutputs = z.strictObject({
+  queries: artifactRefSchema.describe('JSONL: {"id", "source", "type": "pair"|"multi", "images", "question", "answer", "identities"}.'),
+  published: artifactRefSchema.describe('The same queries in the published FGVQA row shape: dataset_source, question, answer, question_type, images, extra.'),
+  counts: z.record(z.string(), z.number()).describe('identities, images, pairs, multi, and each answer.'),
+});
+
+export const buildKind: StageKind = {
+  uses: 'fgvqa/build',
+  version: '1',
+  description: 'FGVQA queries from a source dataset in its own layout: pairs half yes / half no, multi queries a quarter per answer 0-3, seeded, no repeats.',
+  with: buildInputs,
+  outputs: buildOutputs,
+  defaultQueue: 'cpu',
+  cacheByDefault: true,
+  handler: 'activity',
+  activity: 'buildFgvqa',
+  readsPaths: (w) => [String(w.root)],
+};
+
 export const FGVQA_RESULTS_MEDIA_TYPE = 'application/x-twinflow-fgvqa-results+jsonl';
 
 export const scoreInputs = z.strictObject({
@@ -46,4 +76,4 @@ export const scoreKind: StageKind = {
   readsPaths: (w) => [w.queries, w.predictions].filter((p): p is string => typeof p === 'string'),
 };
 
-export const fgvqaKinds: StageKind[] = [scoreKind];
+export const fgvqaKinds: StageKind[] = [buildKind, scoreKind];

@@ -1,0 +1,108 @@
+import { createReadStream } from 'node:fs';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { readJsonl } from '../data/jsonl.js';
+import type { Domain } from './prompts.js';
+import type { Identity } from './queries.js';
+
+/**
+ * Source datasets in their own on-disk layouts, read into images grouped by identity.
+ * Each reader names the file and line of anything it cannot read.
+ */
+
+export class SourceError extends Error {}
+
+export interface SourceInfo {
+  domain: Domain;
+  /** `dataset_source` of the published FGVQA rows. */
+  published: string;
+  read(root: string): Promise<Identity[]>;
+}
+
+async function* lines(file: string): AsyncGenerator<{ text: string; line: number }> {
+  await fs.access(file).catch(() => { throw new SourceError(`${file} is missing`); });
+  let line = 0;
+  for await (const text of createInterface({ input: createReadStream(file), crlfDelay: Infinity })) {
+    line++;
+    if (text.trim()) yield { text, line };
+  }
+}
+
+/** `<key> <value>` lines (CUB's index files) into a map. */
+async function keyValues(file: string): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  for await (const { text, line } of lines(file)) {
+    const m = text.trim().match(/^(\S+)\s+(.+)$/);
+    if (!m) throw new SourceError(`${file}:${line}: expected "<id> <value>"`);
+    out.set(m[1]!, m[2]!.trim());
+  }
+  return out;
+}
+
+function group(pairs: Iterable<[identity: string, image: string]>): Identity[] {
+  const by = new Map<string, string[]>();
+  for (const [id, image] of pairs) {
+    const list = by.get(id);
+    if (list) list.push(image);
+    else by.set(id, [image]);
+  }
+  return [...by].map(([id, images]) => ({ id, images }));
+}
+
+/** CUB-200-2011: the test split (`is_training_image` 0), one identity per species. */
+async function readCub(root: string): Promise<Identity[]> {
+  const [images, labels, split] = await Promise.all(['images.txt', 'image_class_labels.txt', 'train_test_split.txt'].map((f) => keyValues(path.join(root, f))));
+  const names = await keyValues(path.join(root, 'classes.txt')).catch(() => new Map<string, string>());
+  const out: Array<[string, string]> = [];
+  for (const [id, rel] of images!) {
+    if (split!.get(id) !== '0') continue;
+    const label = labels!.get(id);
+    if (label === undefined) throw new SourceError(`${path.join(root, 'image_class_labels.txt')}: no class for image ${id}`);
+    out.push([names.get(label) ?? label, path.join(root, 'images', rel)]);
+  }
+  return group(out);
+}
+
+/** Google Landmarks v2: `train.csv` (`id,url,landmark_id`), images at `train/a/b/c/<id>.jpg`. */
+async function readLandmarks(root: string): Promise<Identity[]> {
+  const file = path.join(root, 'train.csv');
+  const out: Array<[string, string]> = [];
+  let columns: { id: number; label: number; count: number } | undefined;
+  for await (const { text, line } of lines(file)) {
+    const cells = text.split(',');
+    if (!columns) {
+      columns = { id: cells.indexOf('id'), label: cells.indexOf('landmark_id'), count: cells.length };
+      if (columns.id < 0 || columns.label < 0) throw new SourceError(`${file}:1: expected a header with id and landmark_id`);
+      continue;
+    }
+    const id = cells[columns.id]?.trim();
+    // A URL may hold commas: a last-column label is read from the end.
+    const label = (columns.label === columns.count - 1 ? cells[cells.length - 1] : cells[columns.label])?.trim();
+    if (!id || !/^[0-9a-f]{3,}$/i.test(id) || !label) throw new SourceError(`${file}:${line}: expected id,url,landmark_id`);
+    out.push([label, path.join(root, 'train', id[0]!, id[1]!, id[2]!, `${id}.jpg`)]);
+  }
+  return group(out);
+}
+
+/** Twin-Eval: the eval split of a twin/assemble dataset folder; real images of positive and hard-negative rows. */
+async function readTwinEval(root: string): Promise<Identity[]> {
+  const rowsFile = path.join(root, 'eval.jsonl');
+  const metaFile = path.join(root, 'eval.meta.jsonl');
+  const rows = readJsonl<{ image_1: string; image_2: string }>(rowsFile)[Symbol.asyncIterator]();
+  const seen = new Map<string, string>();
+  for await (const { value: meta, line } of readJsonl<{ kind: string; instance_1: string; instance_2: string }>(metaFile)) {
+    const row = (await rows.next()).value?.value;
+    if (!row) throw new SourceError(`${metaFile}:${line}: ${rowsFile} has fewer rows than its meta file`);
+    if (meta.kind !== 'positive' && meta.kind !== 'hard-negative') continue;
+    seen.set(path.join(root, row.image_1), meta.instance_1);
+    seen.set(path.join(root, row.image_2), meta.instance_2);
+  }
+  return group([...seen].map(([image, id]) => [id, image]));
+}
+
+export const SOURCES: Record<string, SourceInfo> = {
+  cub: { domain: 'species', published: 'fgvqa_cub', read: readCub },
+  landmarks: { domain: 'landmark', published: 'fgvqa_google_landmarks', read: readLandmarks },
+  'twin-eval': { domain: 'instance', published: 'twin', read: readTwinEval },
+};
