@@ -20,6 +20,7 @@ import { createShortlistHardNegatives } from './twin/shortlist.js';
 import { createSynthesizeVariants } from './twin/synthesize.js';
 import { createScoreFgvqa } from './fgvqa/score.js';
 import { createBuildFgvqa } from './fgvqa/build.js';
+import { createPredictFgvqa } from './fgvqa/predict.js';
 import { createRenderTable } from './report/table.js';
 import type {
   CacheLookupInput,
@@ -94,6 +95,7 @@ export function createActivities(deps: ActivityDeps = {}) {
     synthesizeVariants: cached(createSynthesizeVariants({ store, home })),
     assembleTwin: cached(createAssembleTwin({ store, home })),
     buildFgvqa: cached(createBuildFgvqa({ store, home })),
+    predictFgvqa: cached(createPredictFgvqa({ store, home })),
     scoreFgvqa: cached(createScoreFgvqa({ store, home })),
     renderTable: cached(createRenderTable({ store, home })),
     noop: cached(async (input) => ({ outputs: (parseInputs(noopInputs, input).outputs ?? {}) as JsonObject, attempt: Context.current().info.attempt })),

@@ -35,6 +35,39 @@ export const buildKind: StageKind = {
   readsPaths: (w) => [String(w.root)],
 };
 
+export const FGVQA_PREDICTIONS_MEDIA_TYPE = 'application/x-twinflow-fgvqa-predictions+jsonl';
+
+export const predictInputs = z.strictObject({
+  queries: jsonlInput.describe('FGVQA queries (the output of fgvqa/build, or a JSONL path).'),
+  backend: z.enum(['openai']).default('openai').describe('openai: any OpenAI-compatible chat endpoint (vLLM, llama.cpp server, hosted APIs). @default openai'),
+  endpoint: z.string().url().describe('Base URL of the API, e.g. http://127.0.0.1:8000/v1 (requests go to ENDPOINT/chat/completions).'),
+  model: z.string().min(1).describe('The model name the endpoint serves.'),
+  apiKeyEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/).default('OPENAI_API_KEY')
+    .describe('Environment variable on the worker holding the API key (sent as a Bearer token, never logged); absent: no key. @default OPENAI_API_KEY'),
+  concurrency: z.number().int().min(1).max(256).default(8).describe('Requests in flight at once. @default 8'),
+  maxTokens: z.number().int().min(1).max(32_768).default(1024).describe('New tokens per answer (greedy decoding). @default 1024'),
+  timeoutSeconds: z.number().min(1).max(3600).default(120).describe('Per-request timeout. @default 120'),
+  retries: z.number().int().min(0).max(20).default(5).describe('Retries of a request after 429, 5xx, a timeout or an unreadable answer, with backoff. @default 5'),
+});
+
+export const predictOutputs = z.strictObject({
+  predictions: artifactRefSchema.describe('JSONL: {"id", "output"}, in query order.'),
+  counts: z.record(z.string(), z.number()).describe('queries, answered, resumed (kept from an earlier attempt), requests, retries.'),
+});
+
+export const predictKind: StageKind = {
+  uses: 'fgvqa/predict',
+  version: '1',
+  description: 'Ask a model every FGVQA query through an OpenAI-compatible chat endpoint (images as data URLs, greedy, bounded concurrency, retries); answers are kept as they arrive, so a stopped stage resumes where it was.',
+  with: predictInputs,
+  outputs: predictOutputs,
+  defaultQueue: 'cpu',
+  cacheByDefault: true,
+  handler: 'activity',
+  activity: 'predictFgvqa',
+  defaultTimeoutMs: 24 * 3_600_000,
+};
+
 export const FGVQA_RESULTS_MEDIA_TYPE = 'application/x-twinflow-fgvqa-results+jsonl';
 
 export const scoreInputs = z.strictObject({
@@ -76,4 +109,4 @@ export const scoreKind: StageKind = {
   readsPaths: (w) => [w.queries, w.predictions].filter((p): p is string => typeof p === 'string'),
 };
 
-export const fgvqaKinds: StageKind[] = [buildKind, scoreKind];
+export const fgvqaKinds: StageKind[] = [buildKind, predictKind, scoreKind];

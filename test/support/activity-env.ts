@@ -20,7 +20,7 @@ export function activitiesInTempHome(prefix: string): { home: HomeLayout; acts: 
 }
 
 /** One stage activity run as the interpreter would call it (run r1, attempt 1). */
-export function runStage(activity: (input: StageActivityInput) => Promise<StageActivityResult>, uses: string, w: Record<string, unknown>): Promise<StageActivityResult> {
-  const input: StageActivityInput = { runId: 'r1', stageId: uses.replace('/', '-'), uses, kindVersion: '1', with: w as JsonObject, shellEnv: {} };
+export function runStage(activity: (input: StageActivityInput) => Promise<StageActivityResult>, uses: string, w: Record<string, unknown>, stageId = uses.replace('/', '-')): Promise<StageActivityResult> {
+  const input: StageActivityInput = { runId: 'r1', stageId, uses, kindVersion: '1', with: w as JsonObject, shellEnv: {} };
   return new MockActivityEnvironment({ attempt: 1 }).run(activity, input) as Promise<StageActivityResult>;
 }

@@ -1,0 +1,115 @@
+import { createWriteStream } from 'node:fs';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import { FGVQA_PREDICTIONS_MEDIA_TYPE, predictInputs } from '../../engine/kinds/fgvqa.js';
+import type { ArtifactRef, JsonObject } from '../../engine/types.js';
+import type { ArtifactStore } from '../artifact-store.js';
+import { readJsonl } from '../data/jsonl.js';
+import { artifactFile } from '../data/manifest-input.js';
+import type { HomeLayout } from '../home.js';
+import { parseInputs } from '../inputs.js';
+import type { StageActivityInput, StageActivityResult } from '../stage-io.js';
+import { askChat, ChatError, type ChatOptions } from './chat-client.js';
+
+interface PredictQuery {
+  id: string;
+  question: string;
+  images: string[];
+}
+
+/**
+ * `fgvqa/predict`: every query to the model, `concurrency` at a time. Each answer is
+ * appended to the stage folder's `predictions.partial.jsonl` the moment it arrives, so a
+ * crashed worker, a cancelled run or a failed attempt resumes with only the queries still
+ * unanswered. Queries that cannot be answered after the retries fail the stage with a
+ * report; what was answered stays for `twinflow retry`.
+ */
+export function createPredictFgvqa(deps: { store: ArtifactStore; home: HomeLayout }) {
+  return async function predictFgvqa(input: StageActivityInput): Promise<StageActivityResult> {
+    const ctx = Context.current();
+    const opts = parseInputs(predictInputs, input);
+    const queries = await readPredictQueries(deps.store, opts.queries, input);
+    const dir = deps.home.stageDir(input.runId, input.stageId);
+    await fs.mkdir(dir, { recursive: true });
+    const partial = path.join(dir, 'predictions.partial.jsonl');
+    const answers = await readPartial(partial, new Set(queries.map((q) => q.id)));
+    const resumed = answers.size;
+    const todo = queries.filter((q) => !answers.has(q.id));
+    const chat: ChatOptions = {
+      endpoint: opts.endpoint, model: opts.model, apiKey: process.env[opts.apiKeyEnv] || undefined, maxTokens: opts.maxTokens,
+      timeoutMs: opts.timeoutSeconds * 1000, retries: opts.retries, signal: ctx.cancellationSignal,
+    };
+    const out = createWriteStream(partial, { flags: 'a' });
+    const failures: Array<{ id: string; error: string }> = [];
+    let requests = 0;
+    const beat = () => ctx.heartbeat({ progress: { done: answers.size, total: queries.length, unit: 'queries', message: failures.length ? `${failures.length} failed` : undefined } });
+    const ticker = setInterval(beat, 2000);
+    try {
+      await pool(todo, opts.concurrency, async (q) => {
+        if (ctx.cancellationSignal.aborted) return;
+        try {
+          const { output, attempts } = await askChat(chat, q.question, q.images);
+          requests += attempts;
+          answers.set(q.id, output);
+          out.write(`${JSON.stringify({ id: q.id, output })}\n`);
+        } catch (err) {
+          failures.push({ id: q.id, error: err instanceof ChatError ? err.message : String(err) });
+        }
+      });
+    } finally {
+      clearInterval(ticker);
+      await new Promise<void>((resolve) => out.end(resolve));
+    }
+    beat();
+    if (ctx.cancellationSignal.aborted) throw ApplicationFailure.create({ type: 'Cancelled', nonRetryable: true, message: `cancelled with ${answers.size} of ${queries.length} answers kept` });
+    if (failures.length) {
+      const first = failures.slice(0, 3).map((f) => `${f.id}: ${f.error}`).join('; ');
+      throw ApplicationFailure.create({
+        type: 'PredictIncomplete', nonRetryable: true,
+        message: `stage ${input.stageId} (fgvqa/predict): ${failures.length} of ${queries.length} queries got no answer (${first}); ` +
+          `the ${answers.size} answers are kept in ${partial}: retry the stage to ask only the rest`,
+      });
+    }
+    const final = path.join(dir, 'predictions.jsonl');
+    await fs.writeFile(final, queries.map((q) => `${JSON.stringify({ id: q.id, output: answers.get(q.id) })}\n`).join(''));
+    const predictions = await deps.store.putFile(final, FGVQA_PREDICTIONS_MEDIA_TYPE);
+    const outputs = { predictions: { ...predictions, counts: { rows: queries.length } }, counts: { queries: queries.length, answered: answers.size, resumed, requests, retries: requests - todo.length } };
+    return { outputs: outputs as unknown as JsonObject, attempt: ctx.info.attempt };
+  };
+}
+
+async function readPredictQueries(store: ArtifactStore, value: string | ArtifactRef, input: StageActivityInput): Promise<PredictQuery[]> {
+  const file = typeof value === 'string' ? path.resolve(value) : await artifactFile(store, value, input, 'with.queries');
+  const queries: PredictQuery[] = [];
+  const problems: string[] = [];
+  for await (const { value: q, line } of readJsonl<PredictQuery>(file, (p) => problems.push(`line ${p.line}: not valid JSON`))) {
+    if (typeof q?.id !== 'string' || typeof q.question !== 'string' || !Array.isArray(q.images)) problems.push(`line ${line}: a query needs id, question and images`);
+    else queries.push({ id: q.id, question: q.question, images: q.images.map(String) });
+  }
+  if (problems.length) {
+    throw ApplicationFailure.create({ type: 'InvalidStageInput', nonRetryable: true, message: `stage ${input.stageId} (fgvqa/predict): with.queries has ${problems.length} bad line(s): ${problems.slice(0, 5).join('; ')}` });
+  }
+  return queries;
+}
+
+/** Answers an earlier attempt kept; a torn last line (a crash mid-write) is ignored. */
+async function readPartial(file: string, known: Set<string>): Promise<Map<string, string>> {
+  const answers = new Map<string, string>();
+  const text = await fs.readFile(file, 'utf8').catch(() => undefined);
+  if (text === undefined) return answers;
+  // Start appending on a fresh line, so a torn last line cannot swallow the next answer.
+  if (text && !text.endsWith('\n')) await fs.appendFile(file, '\n');
+  for await (const { value } of readJsonl<{ id: string; output: string }>(file, () => undefined)) {
+    if (known.has(value?.id) && typeof value.output === 'string') answers.set(value.id, value.output);
+  }
+  return answers;
+}
+
+/** Runs `work` over `items` with at most `size` at once. */
+async function pool<T>(items: readonly T[], size: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(Array.from({ length: Math.min(size, items.length) }, async () => {
+    while (next < items.length) await work(items[next++]!);
+  }));
+}
