@@ -22,6 +22,7 @@ import { createScoreFgvqa } from './fgvqa/score.js';
 import { createBuildFgvqa } from './fgvqa/build.js';
 import { createPredictFgvqa } from './fgvqa/predict.js';
 import { createRenderTable } from './report/table.js';
+import { createRenderPlot } from './report/plot.js';
 import type {
   CacheLookupInput,
   CacheLookupResult,
@@ -98,6 +99,7 @@ export function createActivities(deps: ActivityDeps = {}) {
     predictFgvqa: cached(createPredictFgvqa({ store, home })),
     scoreFgvqa: cached(createScoreFgvqa({ store, home })),
     renderTable: cached(createRenderTable({ store, home })),
+    renderPlot: cached(createRenderPlot({ store, home })),
     noop: cached(async (input) => ({ outputs: (parseInputs(noopInputs, input).outputs ?? {}) as JsonObject, attempt: Context.current().info.attempt })),
   };
 }

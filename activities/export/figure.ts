@@ -44,14 +44,19 @@ export function queriesPerInstanceSpec(points: InstancePoint[]): Record<string, 
 
 /** Renders the figure to an SVG file. */
 export async function writeQueriesPerInstanceSvg(file: string, points: InstancePoint[]): Promise<string> {
-  // Loaded on demand: Vega is large and only this figure needs it.
+  await fs.writeFile(file, await renderSvg(queriesPerInstanceSpec(points)));
+  return file;
+}
+
+/** A Vega-Lite spec rendered headless to SVG text. */
+export async function renderSvg(liteSpec: Record<string, unknown>): Promise<string> {
+  // Loaded on demand: Vega is large and only figures need it.
   const [vega, vegaLite] = await Promise.all([import('vega'), import('vega-lite')]);
-  const spec = vegaLite.compile(queriesPerInstanceSpec(points) as unknown as Parameters<typeof vegaLite.compile>[0]).spec;
+  const spec = vegaLite.compile(liteSpec as unknown as Parameters<typeof vegaLite.compile>[0]).spec;
   const view = new vega.View(vega.parse(spec), { renderer: 'none' });
   try {
-    await fs.writeFile(file, await view.toSVG());
+    return await view.toSVG();
   } finally {
     view.finalize();
   }
-  return file;
 }

@@ -43,4 +43,35 @@ export const tableKind: StageKind = {
   activity: 'renderTable',
 };
 
-export const reportKinds: StageKind[] = [tableKind];
+export const plotInputs = z.strictObject({
+  chart: z.enum(['bars', 'scaling']).default('bars')
+    .describe('bars: Total accuracy per source (and Mean) for each model, with bootstrap intervals; scaling: Mean accuracy against training-set size. @default bars'),
+  models: z.array(z.strictObject({
+    name: z.string().min(1).max(100),
+    summary: scoreSummary.describe('The `summary` output of an fgvqa/score stage.'),
+    size: z.number().positive().optional().describe('Training queries behind this model (the scaling chart\'s x).'),
+  })).min(1).max(50),
+  title: z.string().max(200).optional().describe('Chart title.'),
+}).superRefine((v, ctx) => {
+  if (v.chart === 'scaling' && v.models.some((m) => m.size === undefined)) ctx.addIssue({ code: 'custom', path: ['models'], message: 'the scaling chart needs a size for every model' });
+});
+
+export const plotOutputs = z.strictObject({
+  svg: z.string().describe('Path of the chart as SVG.'),
+  png: z.string().describe('Path of the chart as PNG (rendered from the SVG).'),
+  files: z.record(z.string(), artifactRefSchema),
+});
+
+export const plotKind: StageKind = {
+  uses: 'report/plot',
+  version: '1',
+  description: 'FGVQA charts as SVG and PNG (Vega-Lite): accuracy per source for each model with intervals, or the data-scaling curve.',
+  with: plotInputs,
+  outputs: plotOutputs,
+  defaultQueue: 'cpu',
+  cacheByDefault: true,
+  handler: 'activity',
+  activity: 'renderPlot',
+};
+
+export const reportKinds: StageKind[] = [tableKind, plotKind];
