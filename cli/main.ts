@@ -13,6 +13,7 @@ import { execCommand } from './commands/exec.js';
 import { demoCommand, devCommand } from './commands/server.js';
 import { reviewDecideCommand, reviewExportCommand } from './commands/review.js';
 import { reviewOpenCommand, reviewServeCommand, type ReviewPageOptions } from './commands/review-page.js';
+import { serveBaselineCommand, type ServeBaselineOptions } from './commands/serve-baseline.js';
 
 const setOption = () => new Option('--set <key=value>', 'override a param (repeatable)').argParser(collect).default([]);
 const port = (value: string) => {
@@ -110,6 +111,13 @@ export function buildProgram(): Command {
     .requiredOption('--file <path>', 'JSONL of decisions').option('--as <name>', 'who decides lines without "by" (default $TWINFLOW_USER or your login)')
     .option('--batch <n>', 'decisions per update (at most 1000)', (v) => Number(v), 500)
     .action((run: string, stage: string, o: { file: string; as?: string; batch: number }) => reviewDecideCommand(run, stage, o));
+
+  program.command('serve-baseline').description('the FGVQA embedding baseline (image cosine vs a threshold) as an OpenAI-compatible chat endpoint')
+    .option('--host <address>', 'address to bind', '127.0.0.1').option('--port <n>', 'HTTP port (0: any free port)', (v) => (v === '0' ? 0 : port(v)), 8000)
+    .option('--model <onnx>', 'image encoder (with its .preprocess.json beside it)', 'models/mobilenet_v2_mid.onnx')
+    .option('--threshold <cosine>', 'answer yes from this cosine up', (v) => Number(v))
+    .option('--calibrate <queries.jsonl>', 'choose the threshold on labelled pair queries (fgvqa/build output)')
+    .action((o: ServeBaselineOptions) => serveBaselineCommand(o));
 
   program.command('cache').description('the stage cache under $TWINFLOW_HOME')
     .command('clear').description('remove every cache entry')

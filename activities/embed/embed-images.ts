@@ -6,7 +6,6 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
 import * as ort from 'onnxruntime-node';
-import sharp from 'sharp';
 import { z } from 'zod';
 import { EMBED_INDEX_MEDIA_TYPE, MATRIX_MEDIA_TYPE, embedInputs, preprocessPathFor } from '../../engine/kinds/embed.js';
 import type { JsonObject } from '../../engine/types.js';
@@ -18,6 +17,7 @@ import { parseInputs } from '../inputs.js';
 import { countManifestImages, manifestFile } from '../data/manifest-input.js';
 import type { StageActivityInput, StageActivityResult } from '../stage-io.js';
 import { l2Normalize, toLittleEndian } from './matrix.js';
+import { decodePixels, pixelsToInput } from './pixels.js';
 
 /** The preprocessing spec that travels with an encoder (see scripts/convert-embedding-model.ts). */
 export const preprocessSpecSchema = z.object({
@@ -141,33 +141,14 @@ async function* manifestImages(manifest: string): AsyncGenerator<Job> {
   }
 }
 
-/**
- * Stretches every image to size x size (`fit: 'fill'`): cropping could cut a product off the
- * frame and padding makes every image with the same aspect ratio share a border, while a
- * stretch keeps all of the object at a small cost in shape. Same choice for every encoder.
- */
+/** Decodes a batch (in parallel) into the encoder's input tensor. */
 async function decodeBatch(jobs: Job[], pre: PreprocessSpec): Promise<Float32Array> {
-  const px = pre.size * pre.size;
-  const out = new Float32Array(jobs.length * px * 3);
-  const toUnit = { '0..1': (b: number) => b / 255, '0..255': (b: number) => b, '-1..1': (b: number) => b / 127.5 - 1 }[pre.scale];
-  await Promise.all(jobs.map(async (job, n) => {
-    const pixels = await decode(job, pre.size);
-    for (let p = 0; p < px; p++) {
-      for (let c = 0; c < 3; c++) {
-        const v = (toUnit(pixels[p * 3 + c]!) - pre.mean[c]!) / pre.std[c]!;
-        out[pre.layout === 'NHWC' ? (n * px + p) * 3 + c : (n * 3 + c) * px + p] = v;
-      }
-    }
-  }));
-  return out;
+  return pixelsToInput(await Promise.all(jobs.map((job) => decode(job, pre.size))), pre);
 }
 
 async function decode(job: Job, size: number): Promise<Buffer> {
   try {
-    const { data, info } = await sharp(job.image).toColourspace('srgb').removeAlpha()
-      .resize(size, size, { fit: 'fill' }).raw().toBuffer({ resolveWithObject: true });
-    if (info.channels !== 3) throw new Error(`decoded to ${info.channels} channels, not 3`);
-    return data;
+    return await decodePixels(job.image, size);
   } catch (err) {
     throw ApplicationFailure.create({
       type: 'ImageUnreadable',

@@ -7,6 +7,8 @@
  * - a second run is all cache hits;
  * - with interactive=true each of the three reviews waits for people, and the run goes on
  *   once every item is decided (here in bulk, as `twinflow review decide` does).
+ * - pipelines/fgvqa-eval.yaml on the demo's Twin-Eval: build -> predict against the embedding
+ *   baseline served over HTTP (`twinflow serve-baseline`'s server) -> score -> table and chart.
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -16,6 +18,9 @@ import type { Decision } from '../../activities/review/items.js';
 import type { ArtifactRef } from '../../engine/types.js';
 import type { RunStatus } from '../../workflows/messages.js';
 import { decideItems, reviewProgress } from '../../review/queue-client.js';
+import { ImageEncoder } from '../../activities/fgvqa/baseline.js';
+import { startBaselineServer } from '../../activities/fgvqa/baseline-server.js';
+import { submitPipeline } from '../../cli/submit.js';
 import { startHarness, summary, type Harness } from './harness.js';
 
 const repo = path.resolve(import.meta.dirname, '../..');
@@ -92,5 +97,29 @@ describe('pipelines/demo.yaml', () => {
     const out = outputs(done, 'review-generated') as { outcome: string; reviewers: Record<string, number>; counts: { people: number; items: number } };
     expect(out).toMatchObject({ outcome: 'complete', reviewers: { ana: out.counts.items } });
     expect(out.counts.people).toBe(out.counts.items);
+  }, 300_000);
+
+  it('evaluates the demo\'s Twin-Eval end to end against the embedding baseline over HTTP', async () => {
+    const dataset = (outputs(first, 'assemble') as { dataset: string }).dataset;
+    const encoder = await ImageEncoder.open(path.join(repo, 'models/mobilenet_v2_mid.onnx'));
+    const server = await startBaselineServer({ encoder, threshold: 0.75, port: 0 });
+    try {
+      const eval_ = await fs.readFile(path.join(repo, 'pipelines/fgvqa-eval.yaml'), 'utf8');
+      const pipeline = h.compile(eval_, { root: dataset, pairs: '8', multi: '0', endpoint: server.url, concurrency: '4' });
+      const run = await h.result(await submitPipeline(h.session, pipeline));
+      expect(run.state, JSON.stringify(summary(run))).toBe('succeeded');
+      const score = outputs(run, 'score') as { counts: Record<string, number>; summary: { sources: Record<string, { pair: { n: number; accuracy: number } }> } };
+      expect(score.counts).toMatchObject({ queries: 8, scored: 8, missing: 0, unknown: 0 });
+      expect(score.summary.sources['twin-eval']!.pair.n).toBe(8);
+      const predictions = outputs(run, 'predict') as { counts: Record<string, number> };
+      expect(predictions.counts).toMatchObject({ queries: 8, answered: 8 });
+      const table = await fs.readFile((outputs(run, 'table') as { markdown: string }).markdown, 'utf8');
+      expect(table).toMatch(/\| embedding-baseline \| [\d.]+ \| – \| [\d.]+ \| [\d.]+ \|/);
+      expect(table).toContain('embedding-baseline (strict)');
+      await fs.access((outputs(run, 'chart') as { png: string }).png);
+    } finally {
+      await server.close();
+      await encoder.close();
+    }
   }, 300_000);
 });
