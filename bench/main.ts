@@ -9,6 +9,8 @@
  *            peak RSS; (c) embedding throughput vs onnxruntime-python + PIL. The Python
  *            baselines run from .venv (bench/python/requirements.txt, installed on first use).
  *            Pick parts with `npm run bench -- twin:topk twin:assemble twin:embed`.
+ *   eval     (a) fgvqa/predict against a fixed 200 ms endpoint, 2,000 queries at concurrency 32,
+ *            vs the ideal 160 queries/s (target >= 0.9); (b) the time to score 12,000 predictions.
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs/promises';
@@ -119,6 +121,10 @@ const twinParts = {
 
 const suites: Record<string, () => Promise<void>> = {
   engine: engineSuite,
+  eval: async () => {
+    console.log('\neval: the FGVQA predict client and scoring');
+    console.log((await (await import('./fgvqa-eval.js')).evalBench()).map((l) => `  ${l}`).join('\n'));
+  },
   ...twinParts,
   twin: async () => {
     for (const part of Object.values(twinParts)) await part();

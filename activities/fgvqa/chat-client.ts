@@ -28,9 +28,25 @@ export class ChatError extends Error {
   }
 }
 
+const recent = new Map<string, Promise<string>>();
+
+/**
+ * An image as a data URL. FGVQA queries share images, so the last 64 are kept encoded,
+ * keyed by path, size and modification time (a changed file is read again).
+ */
 export async function imageDataUrl(file: string): Promise<string> {
-  const bytes = await fs.readFile(file).catch(() => { throw new ChatError(`cannot read image ${file}`, false); });
-  return `data:${imageType(bytes.subarray(0, 12))};base64,${bytes.toString('base64')}`;
+  const stat = await fs.stat(file).catch(() => { throw new ChatError(`cannot read image ${file}`, false); });
+  const key = `${file}\0${stat.size}\0${stat.mtimeMs}`;
+  let url = recent.get(key);
+  if (!url) {
+    url = fs.readFile(file).then(
+      (bytes) => `data:${imageType(bytes.subarray(0, 12))};base64,${bytes.toString('base64')}`,
+      () => { recent.delete(key); throw new ChatError(`cannot read image ${file}`, false); },
+    );
+    recent.set(key, url);
+    if (recent.size > 64) recent.delete(recent.keys().next().value!);
+  }
+  return url;
 }
 
 export async function askChat(opts: ChatOptions, question: string, images: string[]): Promise<{ output: string; attempts: number }> {

@@ -64,6 +64,9 @@ export function createPredictFgvqa(deps: { store: ArtifactStore; home: HomeLayou
     beat();
     if (ctx.cancellationSignal.aborted) throw ApplicationFailure.create({ type: 'Cancelled', nonRetryable: true, message: `cancelled with ${answers.size} of ${queries.length} answers kept` });
     if (failures.length) {
+      // In query order, whatever order the retries ended in.
+      const order = new Map(queries.map((q, i) => [q.id, i]));
+      failures.sort((a, b) => order.get(a.id)! - order.get(b.id)!);
       const first = failures.slice(0, 3).map((f) => `${f.id}: ${f.error}`).join('; ');
       throw ApplicationFailure.create({
         type: 'PredictIncomplete', nonRetryable: true,
