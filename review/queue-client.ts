@@ -75,8 +75,9 @@ async function refusals<T>(what: string, call: () => Promise<T>): Promise<T> {
       return await call();
     } catch (err) {
       const moving = /fresh history|review is opening|continued.as.new|workflow is closing/i.test(String((err as { cause?: Error })?.cause?.message ?? (err as Error)?.message));
-      if (!moving || attempt >= 40) return translate(what, err);
-      await new Promise((r) => setTimeout(r, 250));
+      // Continuing as new takes a flush and a fresh start: up to about a minute on a busy host.
+      if (!moving || attempt >= 60) return translate(what, err);
+      await new Promise((r) => setTimeout(r, Math.min(1000, 100 * attempt)));
     }
   }
 }

@@ -127,7 +127,9 @@ class Review {
       }
       if (this.historyIsLong()) return this.continueAsNew();
       const waitMs = deadline !== undefined && !this.overdue ? deadline - Date.now() : undefined;
-      const woke = waitMs === undefined ? (await condition(() => this.changed), true) : waitMs > 0 && (await condition(() => this.changed, waitMs));
+      // A long history wakes the loop too: the validators refuse decisions from then on, so none would.
+      const wake = () => this.changed || this.historyIsLong();
+      const woke = waitMs === undefined ? (await condition(wake), true) : waitMs > 0 && (await condition(wake, waitMs));
       if (woke || this.queue.decided === this.queue.total) continue;
       const action = this.input.config.onDeadline;
       if (action === 'keep-waiting') this.overdue = true;
@@ -207,7 +209,9 @@ class Review {
       throw new Error(`this is the review of stage ${stageId} in run ${runId}, not ${args?.stage} in ${args?.runId}`);
     }
     if (this.state === 'opening') throw new Error('the review is opening (loading its queue); send again in a moment');
-    if (this.state === 'closing' && this.queue.decided < this.queue.total) throw new Error('the review is moving to a fresh history; send again in a moment');
+    // Past the limits nothing more is taken in: the loop continues as new once its flush is done.
+    const moving = this.state === 'closing' || (this.state === 'open' && this.historyIsLong());
+    if (moving && this.queue.decided < this.queue.total) throw new Error('the review is moving to a fresh history; send again in a moment');
     if (this.state !== 'open') throw new Error(`the review is ${this.state === 'expired' ? 'past its deadline' : 'closed'}; nothing more can be decided`);
   }
 
