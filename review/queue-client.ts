@@ -1,8 +1,8 @@
-import fs from 'node:fs/promises';
 import { WorkflowNotFoundError, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import type { Session } from '../cli/client.js';
 import { ArtifactStore } from '../activities/artifact-store.js';
 import { homeLayout } from '../activities/home.js';
+import { readQueueIds } from '../activities/review/close.js';
 import type { ArtifactRef } from '../engine/types.js';
 import { INTERPRETER_WORKFLOW, statusQuery, type RunStatus, type StageStatus } from '../workflows/messages.js';
 import {
@@ -131,8 +131,7 @@ const queues = new Map<string, string[]>();
 export async function queueIds(ref: ArtifactRef, store = new ArtifactStore(homeLayout().artifactsDir)): Promise<string[]> {
   const known = queues.get(ref.sha256);
   if (known) return known;
-  const text = await fs.readFile(store.resolve(ref), 'utf8');
-  const ids = text.split('\n').filter(Boolean).map((line) => JSON.parse(line) as string);
+  const ids = await readQueueIds(store, ref);
   queues.set(ref.sha256, ids);
   if (queues.size > 4) queues.delete(queues.keys().next().value!);
   return ids;

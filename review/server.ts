@@ -7,6 +7,7 @@ import { serve, type ServerType } from '@hono/node-server';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import type { ArtifactStore } from '../activities/artifact-store.js';
 import type { Session } from '../cli/client.js';
+import type { ArtifactRef } from '../engine/types.js';
 import { approveUpdate, rejectUpdate } from '../workflows/messages.js';
 import { claimItems, decideItems, listWaiting, recentDecisions, reviewProgress, ReviewRequestError, runStatus } from './queue-client.js';
 import { hostGuard, isLoopback, jsonOnly, sameOrigin, securityHeaders, tokenGuard } from './guard.js';
@@ -98,11 +99,24 @@ export function reviewApp(opts: Required<Pick<ReviewServerOptions, 'host' | 'por
     });
   }
 
+  // A review's items never change; an image request looks them up once instead of asking Temporal three times.
+  const itemsOf = new Map<string, ArtifactRef>();
+  const reviewImages = async (run: string, stage: string, fresh: boolean) => {
+    const key = `${run}\0${stage}`;
+    let ref = fresh ? undefined : itemsOf.get(key);
+    if (!ref) {
+      ref = (await reviewProgress(session, run, stage)).items;
+      itemsOf.set(key, ref);
+      if (itemsOf.size > 64) itemsOf.delete(itemsOf.keys().next().value!);
+    }
+    return (await itemIndex(store, ref)).images;
+  };
   app.get('/api/runs/:run/stages/:stage/images/:sha256', async (c) => {
     const { run, stage, sha256 } = c.req.param();
     if (!/^[0-9a-f]{64}$/.test(sha256)) return c.json({ error: 'images are named by their sha256 digest (64 lowercase hex digits)' }, 400);
-    const { images } = await itemIndex(store, (await reviewProgress(session, run, stage)).items);
-    if (!images.has(sha256) || !(await store.has(sha256))) return c.json({ error: `no image ${sha256} in review ${stage}` }, 404);
+    // A miss asks again: a retried stage may review other items under the same name.
+    const known = (await reviewImages(run, stage, false)).has(sha256) || (await reviewImages(run, stage, true)).has(sha256);
+    if (!known || !(await store.has(sha256))) return c.json({ error: `no image ${sha256} in review ${stage}` }, 404);
     const bytes = await fs.readFile(store.pathOf(sha256));
     return c.body(bytes, 200, { 'Content-Type': imageType(bytes.subarray(0, 12)), 'Cache-Control': 'private, max-age=86400, immutable' });
   });

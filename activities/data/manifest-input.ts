@@ -1,4 +1,5 @@
 import fs from 'node:fs/promises';
+import path from 'node:path';
 import { ApplicationFailure } from '@temporalio/activity';
 import type { ArtifactRef } from '../../engine/types.js';
 import type { ArtifactStore } from '../artifact-store.js';
@@ -34,6 +35,14 @@ export async function artifactFile(
       `${where}: ${ref.uri} is not in the artifact store at ${store.dir}. Run the stage that produced it again ` +
       `(with cache: false if it came from the cache), or point ${field} at an artifact this worker can read.`,
   });
+}
+
+/** The local file of an input given either as a host path or as an artifact of an earlier stage. */
+export async function pathOrArtifactFile(store: ArtifactStore, value: string | ArtifactRef, input: StageActivityInput, field: string): Promise<string> {
+  if (typeof value !== 'string') return artifactFile(store, value, input, field);
+  const file = path.resolve(value);
+  if (await fs.access(file).then(() => true, () => false)) return file;
+  throw ApplicationFailure.create({ type: 'InvalidStageInput', nonRetryable: true, message: `stage ${input.stageId} (${input.uses}): ${field}: ${file} does not exist or cannot be read` });
 }
 
 export function manifestFile(store: ArtifactStore, ref: ArtifactRef, input: StageActivityInput): Promise<string> {

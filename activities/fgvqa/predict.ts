@@ -6,7 +6,7 @@ import { FGVQA_PREDICTIONS_MEDIA_TYPE, predictInputs } from '../../engine/kinds/
 import type { ArtifactRef, JsonObject } from '../../engine/types.js';
 import type { ArtifactStore } from '../artifact-store.js';
 import { readJsonl } from '../data/jsonl.js';
-import { artifactFile } from '../data/manifest-input.js';
+import { pathOrArtifactFile } from '../data/manifest-input.js';
 import type { HomeLayout } from '../home.js';
 import { parseInputs } from '../inputs.js';
 import type { StageActivityInput, StageActivityResult } from '../stage-io.js';
@@ -83,7 +83,7 @@ export function createPredictFgvqa(deps: { store: ArtifactStore; home: HomeLayou
 }
 
 async function readPredictQueries(store: ArtifactStore, value: string | ArtifactRef, input: StageActivityInput): Promise<PredictQuery[]> {
-  const file = typeof value === 'string' ? path.resolve(value) : await artifactFile(store, value, input, 'with.queries');
+  const file = await pathOrArtifactFile(store, value, input, 'with.queries');
   const queries: PredictQuery[] = [];
   const problems: string[] = [];
   for await (const { value: q, line } of readJsonl<PredictQuery>(file, (p) => problems.push(`line ${p.line}: not valid JSON`))) {

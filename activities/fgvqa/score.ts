@@ -1,11 +1,10 @@
-import fs from 'node:fs/promises';
 import path from 'node:path';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { FGVQA_RESULTS_MEDIA_TYPE, scoreInputs } from '../../engine/kinds/fgvqa.js';
-import type { ArtifactRef, JsonObject } from '../../engine/types.js';
+import type { JsonObject } from '../../engine/types.js';
 import type { ArtifactStore } from '../artifact-store.js';
 import { describeProblems, JsonlWriter, readJsonl, type JsonlProblem } from '../data/jsonl.js';
-import { artifactFile } from '../data/manifest-input.js';
+import { pathOrArtifactFile } from '../data/manifest-input.js';
 import type { HomeLayout } from '../home.js';
 import { parseInputs } from '../inputs.js';
 import type { StageActivityInput, StageActivityResult } from '../stage-io.js';
@@ -23,14 +22,6 @@ export interface Query {
 const fail = (input: StageActivityInput, message: string): never => {
   throw ApplicationFailure.create({ type: 'InvalidStageInput', nonRetryable: true, message: `stage ${input.stageId} (${input.uses}): ${message}` });
 };
-
-/** The local file of a JSONL input given as a host path or as an artifact. */
-async function jsonlFile(store: ArtifactStore, value: string | ArtifactRef, input: StageActivityInput, field: string): Promise<string> {
-  if (typeof value !== 'string') return artifactFile(store, value, input, field);
-  const file = path.resolve(value);
-  if (!(await fs.access(file).then(() => true, () => false))) fail(input, `${field}: ${file} does not exist or cannot be read`);
-  return file;
-}
 
 export async function readQueries(file: string, input: StageActivityInput): Promise<Query[]> {
   const problems: JsonlProblem[] = [];
@@ -108,8 +99,8 @@ export function scoreQueries(queries: readonly Query[], outputs: ReadonlyMap<str
 export function createScoreFgvqa(deps: { store: ArtifactStore; home: HomeLayout }) {
   return async function scoreFgvqa(input: StageActivityInput): Promise<StageActivityResult> {
     const opts = parseInputs(scoreInputs, input);
-    const queries = await readQueries(await jsonlFile(deps.store, opts.queries, input, 'with.queries'), input);
-    const read = await readPredictions(await jsonlFile(deps.store, opts.predictions, input, 'with.predictions'), new Set(queries.map((q) => q.id)));
+    const queries = await readQueries(await pathOrArtifactFile(deps.store, opts.queries, input, 'with.queries'), input);
+    const read = await readPredictions(await pathOrArtifactFile(deps.store, opts.predictions, input, 'with.predictions'), new Set(queries.map((q) => q.id)));
     if (read.outputs.size === 0) {
       fail(input, `with.predictions holds no usable prediction for these queries${read.problems.length ? ` (${read.problems.slice(0, 3).join('; ')})` : ''}`);
     }
