@@ -12,8 +12,11 @@ import { decideCommand } from './commands/decide.js';
 import { execCommand } from './commands/exec.js';
 import { demoCommand, devCommand } from './commands/server.js';
 import { reviewDecideCommand, reviewExportCommand } from './commands/review.js';
-import { reviewOpenCommand, reviewServeCommand, type ReviewPageOptions } from './commands/review-page.js';
-import { serveBaselineCommand, type ServeBaselineOptions } from './commands/serve-baseline.js';
+import type { ReviewPageOptions } from './commands/review-page.js';
+import type { ServeBaselineOptions } from './commands/serve-baseline.js';
+
+// The review page (hono, esbuild) and the baseline (onnxruntime) load only for their commands.
+const reviewPage = () => import('./commands/review-page.js');
 
 const setOption = () => new Option('--set <key=value>', 'override a param (repeatable)').argParser(collect).default([]);
 const port = (value: string) => {
@@ -100,10 +103,10 @@ export function buildProgram(): Command {
     .description('open the review page at a run\'s review or approval (first waiting stage without STAGE); subcommands: serve, export, decide')
     .action((run: string | undefined, stage: string | undefined, o: ReviewPageOptions) => {
       if (!run) throw new CliError('which run? `twinflow review RUN [STAGE]`, or `twinflow review serve` for every run', 'list runs with `twinflow list`', 2);
-      return reviewOpenCommand(run, stage, o);
+      return reviewPage().then((m) => m.reviewOpenCommand(run, stage, o));
     });
   pageOptions(review.command('serve')).description('serve the review page for every run until Ctrl-C')
-    .action((o: ReviewPageOptions) => reviewServeCommand(o));
+    .action((o: ReviewPageOptions) => reviewPage().then((m) => m.reviewServeCommand(o)));
   review.command('export').argument('<run>').argument('<stage>').description('write a review\'s decisions and audit as JSONL (open or closed)')
     .option('--decisions <file>', 'where the decisions go (default STAGE.decisions.jsonl)').option('--audit <file>', 'where the audit goes (default STAGE.audit.jsonl)')
     .action((run: string, stage: string, o: { decisions?: string; audit?: string }) => reviewExportCommand(run, stage, o));
@@ -117,7 +120,7 @@ export function buildProgram(): Command {
     .option('--model <onnx>', 'image encoder (with its .preprocess.json beside it)', 'models/mobilenet_v2_mid.onnx')
     .option('--threshold <cosine>', 'answer yes from this cosine up', (v) => Number(v))
     .option('--calibrate <queries.jsonl>', 'choose the threshold on labelled pair queries (fgvqa/build output)')
-    .action((o: ServeBaselineOptions) => serveBaselineCommand(o));
+    .action((o: ServeBaselineOptions) => import('./commands/serve-baseline.js').then((m) => m.serveBaselineCommand(o)));
 
   program.command('cache').description('the stage cache under $TWINFLOW_HOME')
     .command('clear').description('remove every cache entry')

@@ -13,7 +13,6 @@ import { renderRun } from '../render.js';
 import { submitPipeline } from '../submit.js';
 import { watchRun } from '../watch.js';
 import { compileOrExit } from './validate.js';
-import { startReviewPage } from './review-page.js';
 import type { ReviewServer } from '../../review/server.js';
 
 interface Embedded {
@@ -76,6 +75,7 @@ export async function devCommand(opts: { port: number; uiPort?: number; headless
 async function openReviewPage(address: string, port?: number): Promise<ReviewServer & { close(): Promise<void> }> {
   const session = await connect({ address });
   const chosen = port ?? ((await portInUse(7300)) ? await freePort() : 7300);
+  const { startReviewPage } = await import('./review-page.js');
   const page = await startReviewPage(session, { host: '127.0.0.1', port: chosen });
   return { ...page, close: async () => { await page.close(); await session.close(); } };
 }
