@@ -52,12 +52,15 @@ function group(pairs: Iterable<[identity: string, image: string]>): Identity[] {
 
 /** CUB-200-2011: the test split (`is_training_image` 0), one identity per species. */
 async function readCub(root: string): Promise<Identity[]> {
-  const [images, labels, split] = await Promise.all(['images.txt', 'image_class_labels.txt', 'train_test_split.txt'].map((f) => keyValues(path.join(root, f))));
+  // One after another, so a missing file is always reported in the same order.
+  const images = await keyValues(path.join(root, 'images.txt'));
+  const labels = await keyValues(path.join(root, 'image_class_labels.txt'));
+  const split = await keyValues(path.join(root, 'train_test_split.txt'));
   const names = await keyValues(path.join(root, 'classes.txt')).catch(() => new Map<string, string>());
   const out: Array<[string, string]> = [];
-  for (const [id, rel] of images!) {
-    if (split!.get(id) !== '0') continue;
-    const label = labels!.get(id);
+  for (const [id, rel] of images) {
+    if (split.get(id) !== '0') continue;
+    const label = labels.get(id);
     if (label === undefined) throw new SourceError(`${path.join(root, 'image_class_labels.txt')}: no class for image ${id}`);
     out.push([names.get(label) ?? label, path.join(root, 'images', rel)]);
   }
