@@ -1,0 +1,96 @@
+import { createInterface } from 'node:readline';
+import { ApplicationFailure } from '@temporalio/activity';
+import { execa } from 'execa';
+import type { StageFailureDetails } from './stage-io.js';
+
+const KILL_GRACE_MS = 5_000;
+
+/*
+ * The command runs in its own process group with a watchdog beside it: if the worker
+ * dies (even by SIGKILL), the watchdog kills the group, so a crashed worker never leaves
+ * a trainer running that its replacement would start a second time.
+ */
+const WRAPPER = `
+( while kill -0 "$TWINFLOW_WORKER_PID" 2>/dev/null; do sleep 1; done; kill -TERM -- -$$ ) </dev/null >/dev/null 2>&1 &
+__twinflow_watchdog=$!
+"$@"
+__twinflow_code=$?
+kill "$__twinflow_watchdog" 2>/dev/null
+exit $__twinflow_code
+`;
+
+/** How a command run by {@link runInProcessGroup} ended. */
+export interface GroupExit {
+  exitCode: number | undefined;
+  /** The signal that killed it, if one did. */
+  signal: string | undefined;
+}
+
+export interface GroupCommand {
+  /** The program and its arguments, passed as they are (no shell parsing). */
+  argv: [string, ...string[]];
+  cwd: string;
+  /** Added to the worker's environment. */
+  env: Record<string, string>;
+  /** Aborting it kills the whole group (SIGTERM, then SIGKILL after 5 s). */
+  signal: AbortSignal;
+  /** Every line of output; a carriage return ends a line too, so progress bars arrive as they redraw. */
+  onLine: (line: string, stream: 'stdout' | 'stderr') => void;
+}
+
+/** Runs a long command the way stage activities do: own process group, watchdog, cancellation kills the group. */
+export async function runInProcessGroup(cmd: GroupCommand): Promise<GroupExit> {
+  const child = execa('bash', ['--noprofile', '--norc', '-c', WRAPPER, 'twinflow-stage', ...cmd.argv], {
+    cwd: cmd.cwd,
+    env: { ...cmd.env, TWINFLOW_WORKER_PID: String(process.pid) },
+    detached: true,
+    reject: false,
+    buffer: false,
+    stdin: 'ignore',
+  });
+  const closed = Promise.all([
+    readLines(child.stdout, (line) => cmd.onLine(line, 'stdout')),
+    readLines(child.stderr, (line) => cmd.onLine(line, 'stderr')),
+  ]);
+  const killGroup = () => killProcessGroup(child.pid);
+  cmd.signal.addEventListener('abort', killGroup);
+  try {
+    const result = await child;
+    await closed;
+    return { exitCode: result.exitCode, signal: result.signal };
+  } finally {
+    cmd.signal.removeEventListener('abort', killGroup);
+  }
+}
+
+/** "exited with code 7" or "was killed by SIGTERM". */
+export function describeExit(exit: GroupExit): string {
+  return exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.exitCode}`;
+}
+
+/** The retryable failure of a command that did not exit 0: what ended it and the last lines of its output. */
+export function commandFailed(what: string, exit: GroupExit, details: StageFailureDetails): ApplicationFailure {
+  return ApplicationFailure.create({
+    type: 'StageFailed',
+    message: `${what} ${describeExit(exit)}; last ${details.logTail?.length} lines of output:\n${details.logTail?.join('\n')}`,
+    details: [details],
+  });
+}
+
+async function readLines(stream: NodeJS.ReadableStream | null, onLine: (line: string) => void): Promise<void> {
+  if (!stream) return;
+  for await (const line of createInterface({ input: stream, crlfDelay: Infinity })) onLine(line);
+}
+
+function killProcessGroup(pid: number | undefined): void {
+  if (!pid) return;
+  const signal = (sig: NodeJS.Signals) => {
+    try {
+      process.kill(-pid, sig);
+    } catch {
+      // The group is already gone.
+    }
+  };
+  signal('SIGTERM');
+  setTimeout(() => signal('SIGKILL'), KILL_GRACE_MS).unref();
+}
