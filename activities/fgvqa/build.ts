@@ -7,53 +7,96 @@ import { JsonlWriter } from '../data/jsonl.js';
 import type { HomeLayout } from '../home.js';
 import { parseInputs } from '../inputs.js';
 import type { StageActivityInput, StageActivityResult } from '../stage-io.js';
+import { nearestIdentities } from './neighbours.js';
 import { multiQuestion, pairQuestion } from './prompts.js';
+import { PUBLISHED_SOURCES, readPublished } from './published.js';
 import { makeQueries, TooFewError } from './queries.js';
+import type { SourceContext } from './source-files.js';
 import { SOURCES, SourceError } from './sources.js';
 
-/** `fgvqa/build`: a source dataset read in its own layout, turned into balanced queries. */
+const PROBLEM_LINES = 20;
+
+interface QueryRow {
+  id: string;
+  source: string;
+  type: 'pair' | 'multi';
+  images: string[];
+  question: string;
+  answer: string;
+  identities?: string[];
+  extra?: Record<string, unknown>;
+}
+
+/**
+ * `fgvqa/build`: a source dataset read in its own layout and turned into balanced queries,
+ * or published FGVQA files taken as they are (`source: fgvqa`).
+ */
 export function createBuildFgvqa(deps: { store: ArtifactStore; home: HomeLayout }) {
   return async function buildFgvqa(input: StageActivityInput): Promise<StageActivityResult> {
+    const ctx = Context.current();
     const opts = parseInputs(buildInputs, input);
-    const source = SOURCES[opts.source]!;
     const fail = (message: string): never => {
       throw ApplicationFailure.create({ type: 'InvalidStageInput', nonRetryable: true, message: `stage ${input.stageId} (fgvqa/build, ${opts.source}): ${message}` });
     };
-    let queries;
-    let identities = 0;
-    let images = 0;
+    const problems: string[] = [];
+    let skipped = 0;
+    const source: SourceContext = {
+      store: deps.store,
+      skip: (where, why) => {
+        skipped++;
+        if (problems.length < PROBLEM_LINES) problems.push(`${where}: ${why}`);
+      },
+    };
+    const beat = (message: string, done?: number, total?: number) => ctx.heartbeat({ progress: { done: done ?? 0, total, message } });
+    const counts: Record<string, number> = { identities: 0, images: 0, skipped: 0, pairs: 0, multi: 0 };
+    let rows: QueryRow[];
     try {
-      const groups = await source.read(path.resolve(opts.root));
-      identities = groups.length;
-      images = groups.reduce((n, g) => n + g.images.length, 0);
-      queries = makeQueries(groups, opts);
+      beat(`reading ${opts.source}`);
+      rows = opts.source === 'fgvqa' ? await readPublished(path.resolve(opts.root), source, opts.subsets) : await generated();
     } catch (err) {
       if (err instanceof SourceError || err instanceof TooFewError) return fail(err.message);
       throw err;
     }
+    counts.skipped = skipped;
+
+    async function generated(): Promise<QueryRow[]> {
+      const info = SOURCES[opts.source]!;
+      const groups = await info.read(path.resolve(opts.root), source);
+      counts.identities = groups.length;
+      counts.images = groups.reduce((n, g) => n + g.images.length, 0);
+      const neighbours = opts.negatives === 'nearest'
+        ? await nearestIdentities(groups, { model: opts.model, k: opts.nearest, signal: ctx.cancellationSignal, onProgress: (done, total, what) => beat(what, done, total) })
+        : undefined;
+      const numbers = { pair: 0, multi: 0 };
+      return makeQueries(groups, { ...opts, neighbours }).map((q) => ({
+        id: `${opts.source}-${q.type}-${String(++numbers[q.type]).padStart(5, '0')}`,
+        source: opts.source, type: q.type, images: q.images,
+        question: q.type === 'pair' ? pairQuestion(info.domain) : multiQuestion(info.domain),
+        answer: q.answer, identities: q.identities,
+      }));
+    }
+
     const dir = deps.home.stageDir(input.runId, input.stageId);
-    const rows = await JsonlWriter.open(path.join(dir, 'queries.jsonl'));
+    const ours = await JsonlWriter.open(path.join(dir, 'queries.jsonl'));
     const published = await JsonlWriter.open(path.join(dir, 'fgvqa.jsonl'));
-    const counts: Record<string, number> = { identities, images, pairs: 0, multi: 0 };
-    const numbers = { pair: 0, multi: 0 };
-    for (const q of queries) {
-      const n = ++numbers[q.type];
-      const question = q.type === 'pair' ? pairQuestion(source.domain) : multiQuestion(source.domain);
-      const id = `${opts.source}-${q.type}-${String(n).padStart(5, '0')}`;
-      await rows.write({ id, source: opts.source, type: q.type, images: q.images, question, answer: q.answer, identities: q.identities });
+    const publishedName = Object.fromEntries(Object.entries(PUBLISHED_SOURCES).map(([name, ours]) => [ours, name]));
+    for (const q of rows) {
+      await ours.write(q);
       await published.write({
-        dataset_source: source.published, question, answer: q.answer, question_type: q.type === 'pair' ? 'pairwise' : 'multiple_choice',
-        images: q.images, extra: { id, identities: q.identities },
+        dataset_source: publishedName[q.source], question: q.question, answer: q.answer, question_type: q.type === 'pair' ? 'pairwise' : 'multiple_choice',
+        images: q.images, extra: q.extra ?? { id: q.id, identities: q.identities },
       });
       counts[q.type === 'pair' ? 'pairs' : 'multi']!++;
       counts[`answer_${q.answer}`] = (counts[`answer_${q.answer}`] ?? 0) + 1;
     }
-    await Promise.all([rows.close(), published.close()]);
+    await Promise.all([ours.close(), published.close()]);
+    if (!rows.length) fail(`no queries${skipped ? ` (${skipped} images left out: ${problems.slice(0, 3).join('; ')})` : ''}`);
     const outputs = {
-      queries: { ...(await deps.store.putFile(rows.file, FGVQA_QUERIES_MEDIA_TYPE)), counts: { rows: queries.length } },
-      published: { ...(await deps.store.putFile(published.file, FGVQA_QUERIES_MEDIA_TYPE)), counts: { rows: queries.length } },
+      queries: { ...(await deps.store.putFile(ours.file, FGVQA_QUERIES_MEDIA_TYPE)), counts: { rows: rows.length } },
+      published: { ...(await deps.store.putFile(published.file, FGVQA_QUERIES_MEDIA_TYPE)), counts: { rows: rows.length } },
       counts,
+      problems: skipped > problems.length ? [...problems, `… and ${skipped - problems.length} more`] : problems,
     };
-    return { outputs: outputs as unknown as JsonObject, attempt: Context.current().info.attempt };
+    return { outputs: outputs as unknown as JsonObject, attempt: ctx.info.attempt };
   };
 }

@@ -38,12 +38,31 @@ export function checkCapacity(ids: Identity[], pairs: number, multi: number): vo
   if (problems.length) throw new TooFewError(`${ids.length} identities (${withTwo} with 2+ images): ${problems.join('; ')}`);
 }
 
-export function makeQueries(identities: Identity[], opts: { pairs: number; multi: number; seed: number }): RawQuery[] {
+export interface QueryOptions {
+  pairs: number;
+  multi: number;
+  seed: number;
+  /**
+   * Harder "no" answers: for each identity, the other identities its "no" images may come
+   * from (the nearest by embedding). Absent: any other identity.
+   */
+  neighbours?: ReadonlyMap<string, readonly string[]>;
+}
+
+export function makeQueries(identities: Identity[], opts: QueryOptions): RawQuery[] {
   const ids = [...identities].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)).map((i) => ({ id: i.id, images: [...i.images].sort() }));
   checkCapacity(ids, opts.pairs, opts.multi);
   const random = seededRandom(opts.seed);
   const pickIn = <T>(list: readonly T[]) => list[Math.floor(random() * list.length)]!;
   const multiOf = ids.filter((i) => i.images.length >= 2);
+  const byId = new Map(ids.map((i) => [i.id, i]));
+  const near = opts.neighbours && new Map(ids.map((i) => [i.id, (opts.neighbours!.get(i.id) ?? []).filter((n) => n !== i.id && byId.has(n)).map((n) => byId.get(n)!)]));
+  /** Another identity for a "no" answer: a neighbour of `ref`, or any. */
+  const otherThan = (ref: Identity): Identity | undefined => {
+    if (!near) return pickIn(ids);
+    const list = near.get(ref.id)!;
+    return list.length ? pickIn(list) : undefined;
+  };
   const seen = new Set<string>();
   const out: RawQuery[] = [];
   const plan: Array<{ type: 'pair' | 'multi'; answer: string }> = [
@@ -76,8 +95,8 @@ export function makeQueries(identities: Identity[], opts: { pairs: number; multi
       return { type: 'pair', images: [a, b], identities: [who.id, who.id], answer: 'yes' };
     }
     const a = pickIn(ids);
-    const b = pickIn(ids);
-    if (a === b) return undefined;
+    const b = otherThan(a);
+    if (!b || a === b) return undefined;
     return { type: 'pair', images: [pickIn(a.images), pickIn(b.images)], identities: [a.id, b.id], answer: 'no' };
   }
 
@@ -87,10 +106,12 @@ export function makeQueries(identities: Identity[], opts: { pairs: number; multi
     const own = shuffle(ref.images).slice(0, k + 1);
     const candidates = own.slice(1).map((img) => ({ img, id: ref.id }));
     const others = new Set<string>([ref.id]);
+    const pool = near ? near.get(ref.id)!.length + 1 : ids.length;
     while (candidates.length < 3) {
-      const other = pickIn(ids);
+      const other = otherThan(ref);
+      if (!other) return undefined;
       if (others.has(other.id)) {
-        if (others.size >= ids.length) return undefined;
+        if (others.size >= pool) return undefined;
         continue;
       }
       others.add(other.id);

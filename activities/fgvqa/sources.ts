@@ -1,33 +1,16 @@
-import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import { readJsonl } from '../data/jsonl.js';
-import type { Domain } from './prompts.js';
 import type { Identity } from './queries.js';
+import { exists, group, lines, SourceError, type SourceInfo } from './source-files.js';
+import { readIlias, readInquire } from './sources-packed.js';
+
+export { SourceError } from './source-files.js';
 
 /**
  * Source datasets in their own on-disk layouts, read into images grouped by identity.
  * Each reader names the file and line of anything it cannot read.
  */
-
-export class SourceError extends Error {}
-
-export interface SourceInfo {
-  domain: Domain;
-  /** `dataset_source` of the published FGVQA rows. */
-  published: string;
-  read(root: string): Promise<Identity[]>;
-}
-
-async function* lines(file: string): AsyncGenerator<{ text: string; line: number }> {
-  await fs.access(file).catch(() => { throw new SourceError(`${file} is missing`); });
-  let line = 0;
-  for await (const text of createInterface({ input: createReadStream(file), crlfDelay: Infinity })) {
-    line++;
-    if (text.trim()) yield { text, line };
-  }
-}
 
 /** `<key> <value>` lines (CUB's index files) into a map. */
 async function keyValues(file: string): Promise<Map<string, string>> {
@@ -38,16 +21,6 @@ async function keyValues(file: string): Promise<Map<string, string>> {
     out.set(m[1]!, m[2]!.trim());
   }
   return out;
-}
-
-function group(pairs: Iterable<[identity: string, image: string]>): Identity[] {
-  const by = new Map<string, string[]>();
-  for (const [id, image] of pairs) {
-    const list = by.get(id);
-    if (list) list.push(image);
-    else by.set(id, [image]);
-  }
-  return [...by].map(([id, images]) => ({ id, images }));
 }
 
 /** CUB-200-2011: the test split (`is_training_image` 0), one identity per species. */
@@ -104,8 +77,43 @@ async function readTwinEval(root: string): Promise<Identity[]> {
   return group([...seen].map(([image, id]) => [id, image]));
 }
 
+/**
+ * The Met dataset: the mini ground truth, `mini_MET_database.json` (a JSON array of
+ * `{"id": <exhibit id>, "path": "MET/<id>/<n>.jpg"}`), in the root or its `ground_truth/`.
+ * Image paths are relative to the root, or to `root/images/` as the dataset's own loaders read them.
+ */
+async function readMet(root: string): Promise<Identity[]> {
+  const candidates = [path.join(root, 'mini_MET_database.json'), path.join(root, 'ground_truth', 'mini_MET_database.json')];
+  const file = (await Promise.all(candidates.map((f) => fs.access(f).then(() => f, () => undefined)))).find(Boolean);
+  if (!file) throw new SourceError(`no mini_MET_database.json in ${root} or ${path.join(root, 'ground_truth')}; point root at the MET dataset folder`);
+  let entries: unknown;
+  try {
+    entries = JSON.parse(await fs.readFile(file, 'utf8'));
+  } catch (err) {
+    throw new SourceError(`${file}: not valid JSON (${(err as Error).message})`);
+  }
+  if (!Array.isArray(entries)) throw new SourceError(`${file}: expected a JSON array of {"id", "path"} entries`);
+  const out: Array<[string, string]> = [];
+  entries.forEach((e: { id?: unknown; path?: unknown }, i) => {
+    if ((typeof e?.id !== 'number' && typeof e?.id !== 'string') || typeof e.path !== 'string' || !e.path) {
+      throw new SourceError(`${file}: entry ${i} needs "id" (the exhibit) and "path" (the image); got ${JSON.stringify(e).slice(0, 120)}`);
+    }
+    out.push([String(e.id), e.path]);
+  });
+  const [first] = out;
+  let base = root;
+  if (first && !(await exists(path.join(root, first[1])))) {
+    base = path.join(root, 'images');
+    if (!(await exists(path.join(base, first[1])))) throw new SourceError(`${file}: the first image, ${first[1]}, is neither in ${root} nor in ${base}`);
+  }
+  return group(out.map(([id, rel]) => [id, path.join(base, rel)]));
+}
+
 export const SOURCES: Record<string, SourceInfo> = {
   cub: { domain: 'species', published: 'fgvqa_cub', read: readCub },
   landmarks: { domain: 'landmark', published: 'fgvqa_google_landmarks', read: readLandmarks },
+  met: { domain: 'artwork', published: 'fgvqa_met', read: readMet },
+  ilias: { domain: 'instance', published: 'fgvqa_ilias', read: readIlias },
+  inquire: { domain: 'species', published: 'fgvqa_inquire', read: readInquire },
   'twin-eval': { domain: 'instance', published: 'twin', read: readTwinEval },
 };

@@ -1,30 +1,40 @@
 import { z } from 'zod';
 import type { StageKind } from './kind.js';
 import { artifactRefSchema } from './artifact.js';
+import { DEFAULT_EMBED_MODEL } from './embed.js';
 
 /** A JSONL input: a file on the worker's host, or an artifact of an earlier stage. */
 const jsonlInput = z.union([z.string().min(1), artifactRefSchema]);
 
 export const FGVQA_QUERIES_MEDIA_TYPE = 'application/x-twinflow-fgvqa-queries+jsonl';
-export const FGVQA_SOURCES = ['cub', 'landmarks', 'twin-eval'] as const;
+export const FGVQA_SOURCES = ['cub', 'landmarks', 'met', 'ilias', 'inquire', 'twin-eval'] as const;
 
 export const buildInputs = z.strictObject({
-  source: z.enum(FGVQA_SOURCES).describe('Which dataset `root` holds, in its own layout: cub (CUB-200-2011), landmarks (GLDv2 train.csv + train/), twin-eval (a twin/assemble dataset folder).'),
-  root: z.string().min(1).describe('The dataset folder on the worker host.'),
-  pairs: z.number().int().min(0).multipleOf(2).default(1000).describe('Pair queries, half yes and half no. @default 1000'),
-  multi: z.number().int().min(0).multipleOf(4).default(1000).describe('Multi queries (a reference and three candidates), a quarter for each answer 0-3. @default 1000'),
+  source: z.enum([...FGVQA_SOURCES, 'fgvqa']).describe(
+    'Which dataset `root` holds, in its own layout: cub (CUB-200-2011 index files), landmarks (GLDv2 train.csv + train/), ' +
+    'met (MET mini_MET_database.json + MET/), ilias (ILIAS core_db webdataset shards), inquire (INQUIRE-Rerank validation Parquet), ' +
+    'twin-eval (a twin/assemble dataset folder), or fgvqa (published FGVQA files, Parquet or JSONL, taken as they are with their question text).'),
+  root: z.string().min(1).describe('The dataset folder (or file, for inquire and fgvqa) on the worker host.'),
+  pairs: z.number().int().min(0).multipleOf(2).default(1000).describe('Pair queries, half yes and half no (not for fgvqa). @default 1000'),
+  multi: z.number().int().min(0).multipleOf(4).default(1000).describe('Multi queries (a reference and three candidates), a quarter for each answer 0-3 (not for fgvqa). @default 1000'),
   seed: z.number().int().default(0).describe('Seeds the draw. @default 0'),
+  negatives: z.enum(['random', 'nearest']).default('random').describe(
+    'Where "no" images come from: random (any other identity of the source) or nearest (the identities closest to the reference by image embedding: harder queries). @default random'),
+  nearest: z.number().int().min(3).max(1000).default(10).describe('With negatives: nearest, how many nearest identities "no" images are drawn from. @default 10'),
+  model: z.string().min(1).default(DEFAULT_EMBED_MODEL).describe(`With negatives: nearest, the ONNX image encoder (its .preprocess.json beside it). @default ${DEFAULT_EMBED_MODEL}`),
+  subsets: z.array(z.enum(FGVQA_SOURCES)).default([]).describe('For fgvqa: the sources to keep (all when empty). @default []'),
 });
 
 export const buildOutputs = z.strictObject({
-  queries: artifactRefSchema.describe('JSONL: {"id", "source", "type": "pair"|"multi", "images", "question", "answer", "identities"}.'),
+  queries: artifactRefSchema.describe('JSONL: {"id", "source", "type": "pair"|"multi", "images", "question", "answer", "identities"} (fgvqa: "extra" instead of "identities").'),
   published: artifactRefSchema.describe('The same queries in the published FGVQA row shape: dataset_source, question, answer, question_type, images, extra.'),
-  counts: z.record(z.string(), z.number()).describe('identities, images, pairs, multi, and each answer.'),
+  counts: z.record(z.string(), z.number()).describe('identities, images, skipped (images left out), pairs, multi, and each answer.'),
+  problems: z.array(z.string()).describe('Images left out and why (where they were), at most 20 lines.'),
 });
 
 export const buildKind: StageKind = {
   uses: 'fgvqa/build',
-  version: '1',
+  version: '2',
   description: 'FGVQA queries from a source dataset in its own layout: pairs half yes / half no, multi queries a quarter per answer 0-3, seeded, no repeats.',
   with: buildInputs,
   outputs: buildOutputs,
@@ -32,7 +42,7 @@ export const buildKind: StageKind = {
   cacheByDefault: true,
   handler: 'activity',
   activity: 'buildFgvqa',
-  readsPaths: (w) => [String(w.root)],
+  readsPaths: (w) => [String(w.root), ...(w.negatives === 'nearest' ? [String(w.model ?? DEFAULT_EMBED_MODEL)] : [])],
 };
 
 export const FGVQA_PREDICTIONS_MEDIA_TYPE = 'application/x-twinflow-fgvqa-predictions+jsonl';
