@@ -23,11 +23,12 @@ const fail = (input: StageActivityInput, message: string): never => {
   throw ApplicationFailure.create({ type: 'InvalidStageInput', nonRetryable: true, message: `stage ${input.stageId} (${input.uses}): ${message}` });
 };
 
-export async function readQueries(file: string, input: StageActivityInput): Promise<Query[]> {
+/** Queries of one or more files (e.g. one per source), in order; an id may appear only once in all. */
+export async function readQueries(files: readonly string[], input: StageActivityInput): Promise<Query[]> {
   const problems: JsonlProblem[] = [];
   const queries: Query[] = [];
   const seen = new Set<string>();
-  for await (const { value: q, line } of readJsonl<Record<string, unknown>>(file, (p) => problems.push(p))) {
+  for (const file of files) for await (const { value: q, line } of readJsonl<Record<string, unknown>>(file, (p) => problems.push(p))) {
     const type = q?.type;
     const answer = typeof q?.answer === 'number' ? String(q.answer) : q?.answer;
     const wrong = typeof q?.id !== 'string' || !q.id ? 'a query needs a string id'
@@ -42,7 +43,7 @@ export async function readQueries(file: string, input: StageActivityInput): Prom
       queries.push({ id: q.id as string, source: q.source as string, type: type as QueryType, answer: (answer as string).trim().toLowerCase() });
     }
   }
-  if (problems.length) fail(input, `with.queries has ${describeProblems(problems)}`);
+  if (problems.length) fail(input, `with.queries has ${describeProblems(problems)}${files.length > 1 ? ` in ${[...new Set(problems.map((p) => path.basename(p.file)))].join(', ')}` : ''}`);
   if (!queries.length) fail(input, 'with.queries holds no queries');
   return queries;
 }
@@ -57,26 +58,28 @@ export interface PredictionRead {
  * Predictions by query id. Nothing here stops the scoring: a malformed line, an id that
  * is no query and a repeated id (the first one counts) are reported with line numbers.
  */
-export async function readPredictions(file: string, known: ReadonlySet<string>): Promise<PredictionRead> {
+export async function readPredictions(files: readonly string[], known: ReadonlySet<string>): Promise<PredictionRead> {
   const outputs = new Map<string, string>();
   const problems: string[] = [];
   const counts = { predictions: 0, unknown: 0, duplicates: 0, malformed: 0 };
-  const note = (line: number, message: string) => {
-    if (problems.length < 20) problems.push(`${path.basename(file)}:${line}: ${message}`);
-  };
-  for await (const { value: p, line } of readJsonl<Record<string, unknown>>(file, (bad) => { counts.malformed++; note(bad.line, `not valid JSON (${bad.message})`); })) {
-    if (typeof p?.id !== 'string' || typeof p.output !== 'string') {
-      counts.malformed++;
-      note(line, 'a prediction needs a string "id" and a string "output"');
-    } else if (!known.has(p.id)) {
-      counts.unknown++;
-      note(line, `no query has id ${p.id}`);
-    } else if (outputs.has(p.id)) {
-      counts.duplicates++;
-      note(line, `a second prediction for ${p.id}; the first one counts`);
-    } else {
-      outputs.set(p.id, p.output);
-      counts.predictions++;
+  for (const file of files) {
+    const note = (line: number, message: string) => {
+      if (problems.length < 20) problems.push(`${path.basename(file)}:${line}: ${message}`);
+    };
+    for await (const { value: p, line } of readJsonl<Record<string, unknown>>(file, (bad) => { counts.malformed++; note(bad.line, `not valid JSON (${bad.message})`); })) {
+      if (typeof p?.id !== 'string' || typeof p.output !== 'string') {
+        counts.malformed++;
+        note(line, 'a prediction needs a string "id" and a string "output"');
+      } else if (!known.has(p.id)) {
+        counts.unknown++;
+        note(line, `no query has id ${p.id}`);
+      } else if (outputs.has(p.id)) {
+        counts.duplicates++;
+        note(line, `a second prediction for ${p.id}; the first one counts`);
+      } else {
+        outputs.set(p.id, p.output);
+        counts.predictions++;
+      }
     }
   }
   return { outputs, problems, counts };
@@ -99,8 +102,10 @@ export function scoreQueries(queries: readonly Query[], outputs: ReadonlyMap<str
 export function createScoreFgvqa(deps: { store: ArtifactStore; home: HomeLayout }) {
   return async function scoreFgvqa(input: StageActivityInput): Promise<StageActivityResult> {
     const opts = parseInputs(scoreInputs, input);
-    const queries = await readQueries(await pathOrArtifactFile(deps.store, opts.queries, input, 'with.queries'), input);
-    const read = await readPredictions(await pathOrArtifactFile(deps.store, opts.predictions, input, 'with.predictions'), new Set(queries.map((q) => q.id)));
+    const files = (value: typeof opts.queries, field: string) => Promise.all((Array.isArray(value) ? value : [value])
+      .map((v, i) => pathOrArtifactFile(deps.store, v, input, Array.isArray(value) ? `${field}[${i}]` : field)));
+    const queries = await readQueries(await files(opts.queries, 'with.queries'), input);
+    const read = await readPredictions(await files(opts.predictions, 'with.predictions'), new Set(queries.map((q) => q.id)));
     if (read.outputs.size === 0) {
       fail(input, `with.predictions holds no usable prediction for these queries${read.problems.length ? ` (${read.problems.slice(0, 3).join('; ')})` : ''}`);
     }

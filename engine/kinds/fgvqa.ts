@@ -81,8 +81,9 @@ export const predictKind: StageKind = {
 export const FGVQA_RESULTS_MEDIA_TYPE = 'application/x-twinflow-fgvqa-results+jsonl';
 
 export const scoreInputs = z.strictObject({
-  queries: jsonlInput.describe('FGVQA queries, JSONL: {"id", "source", "type": "pair"|"multi", "images", "question", "answer"}.'),
-  predictions: jsonlInput.describe('Model outputs, JSONL: {"id", "output"}.'),
+  queries: z.union([jsonlInput, z.array(jsonlInput).min(1)])
+    .describe('FGVQA queries, JSONL: {"id", "source", "type": "pair"|"multi", "images", "question", "answer"}; a list (e.g. one per source) is read as one.'),
+  predictions: z.union([jsonlInput, z.array(jsonlInput).min(1)]).describe('Model outputs, JSONL: {"id", "output"}; a list is read as one.'),
   resamples: z.number().int().min(100).max(100_000).default(1000).describe('Bootstrap resamples per number. @default 1000'),
   confidence: z.number().gt(0.5).lt(1).default(0.95).describe('Confidence of the bootstrap intervals. @default 0.95'),
   seed: z.number().int().default(0).describe('Seeds the bootstrap. @default 0'),
@@ -116,7 +117,7 @@ export const scoreKind: StageKind = {
   cacheByDefault: true,
   handler: 'activity',
   activity: 'scoreFgvqa',
-  readsPaths: (w) => [w.queries, w.predictions].filter((p): p is string => typeof p === 'string'),
+  readsPaths: (w) => [w.queries, w.predictions].flat().filter((p): p is string => typeof p === 'string'),
 };
 
 export const fgvqaKinds: StageKind[] = [buildKind, predictKind, scoreKind];

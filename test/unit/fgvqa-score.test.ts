@@ -83,3 +83,20 @@ it('fails on malformed queries and on predictions with nothing usable, saying wh
   const missing = await failure(score({ queries: path.join(env.home.root, 'nope.jsonl'), predictions }));
   expect(missing.message).toMatch(/with.queries: .*nope.jsonl does not exist/);
 });
+
+it('reads lists of query and prediction files (one per source) as one', async () => {
+  const cubQueries = await file('cub-queries.jsonl', QUERIES.filter((q) => q.source === 'cub'));
+  const metQueries = await file('met-queries.jsonl', QUERIES.filter((q) => q.source === 'met'));
+  const answers = QUERIES.map((q) => ({ id: q.id, source: q.source, output: `<answer>${q.answer}</answer>` }));
+  answers[0]!.output = '<answer>no</answer>';
+  const cubPredictions = await file('cub-predictions.jsonl', answers.filter((a) => a.source === 'cub').map(({ id, output }) => ({ id, output })));
+  const metPredictions = await file('met-predictions.jsonl', answers.filter((a) => a.source === 'met').map(({ id, output }) => ({ id, output })));
+  const out = (await score({ queries: [cubQueries, metQueries], predictions: [cubPredictions, metPredictions], resamples: 200 })).outputs as unknown as { summary: Summary; counts: Record<string, number> };
+  expect(out.summary.sources.cub).toMatchObject({ pair: { accuracy: 75 }, multi: { accuracy: 100 }, total: { accuracy: 87.5 } });
+  expect(out.summary.sources.met).toMatchObject({ total: { accuracy: 100 } });
+  expect(out.counts).toMatchObject({ queries: 10, scored: 10, missing: 0 });
+  const twice = await failure(score({ queries: [cubQueries, cubQueries], predictions: [cubPredictions] }));
+  expect(twice.message).toMatch(/with.queries has 8 malformed line\(s\) \(line 1: query id cub-p0 appears twice.* in cub-queries.jsonl/);
+  const gone = await failure(score({ queries: [cubQueries, path.join(env.home.root, 'gone.jsonl')], predictions: [cubPredictions] }));
+  expect(gone.message).toMatch(/with\.queries\[1\]: .*gone\.jsonl does not exist/);
+});
