@@ -11,13 +11,13 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { Binary, Field, Int64, List, Struct, Utf8, vectorFromArray } from 'apache-arrow';
-import { pack } from 'tar-stream';
+import { Field, List, Utf8, vectorFromArray } from 'apache-arrow';
 import { describe, expect, it } from 'vitest';
 import { ArtifactStore } from '../../activities/artifact-store.js';
 import type { ArtifactRef } from '../../engine/types.js';
 import { failure, jsonlRows } from '../support/activity-results.js';
 import { activitiesInTempHome, runStage } from '../support/activity-env.js';
+import { imageStruct, writeIliasDataset, writeInquireDataset, writeMetDataset, writeTarShard } from '../support/fgvqa-datasets.js';
 import { checkQueries, jpeg, writeParquetFile, type Row } from '../support/fgvqa-fixtures.js';
 
 const env = activitiesInTempHome('fgvqa-sources');
@@ -26,36 +26,10 @@ type Out = { queries: ArtifactRef; published: ArtifactRef; counts: Record<string
 const outputs = async (w: Record<string, unknown>) => (await build(w)).outputs as unknown as Out;
 const rowsOf = (ref: ArtifactRef) => jsonlRows<Row & { extra?: Record<string, unknown> }>(new ArtifactStore(env.home.artifactsDir), ref);
 
-const imageStruct = new Struct([new Field('bytes', new Binary(), true), new Field('path', new Utf8(), true)]);
-
-async function tarShard(file: string, members: Array<[name: string, bytes: Buffer]>): Promise<void> {
-  const p = pack();
-  for (const [name, bytes] of members) p.entry({ name }, bytes);
-  p.finalize();
-  const chunks: Buffer[] = [];
-  for await (const chunk of p) chunks.push(chunk as Buffer);
-  await fs.writeFile(file, Buffer.concat(chunks));
-}
-
-/** The Met dataset's layout: ground_truth/mini_MET_database.json and images/MET/<id>/<n>.jpg. */
-async function writeMet(root: string, exhibits: number, perExhibit: number): Promise<void> {
-  const entries: Array<{ id: number; path: string }> = [];
-  for (let id = 0; id < exhibits; id++) {
-    for (let n = 0; n < perExhibit; n++) {
-      const rel = `MET/${1000 + id}/${n}.jpg`;
-      await fs.mkdir(path.dirname(path.join(root, 'images', rel)), { recursive: true });
-      await fs.writeFile(path.join(root, 'images', rel), await jpeg(40 * id, 20 * n, 90));
-      entries.push({ id: 1000 + id, path: rel });
-    }
-  }
-  await fs.mkdir(path.join(root, 'ground_truth'), { recursive: true });
-  await fs.writeFile(path.join(root, 'ground_truth', 'mini_MET_database.json'), JSON.stringify(entries));
-}
-
 describe('fgvqa/build sources', () => {
   it('reads MET from mini_MET_database.json, with images under images/ as the dataset loaders read them', async () => {
     const root = path.join(env.home.root, 'met');
-    await writeMet(root, 6, 5);
+    await writeMetDataset(root, 6, 5);
     const out = await outputs({ source: 'met', root, pairs: 16, multi: 16, seed: 1 });
     const rows = await rowsOf(out.queries);
     checkQueries(rows, 16, 16);
@@ -75,26 +49,14 @@ describe('fgvqa/build sources', () => {
   it('reads ILIAS core_db webdataset shards: instances from __key__, a corrupt image left out with the reason', async () => {
     const root = path.join(env.home.root, 'ilias');
     await fs.mkdir(root, { recursive: true });
-    const shard = async (n: number, instances: number[]) => {
-      const members: Array<[string, Buffer]> = [];
-      for (const i of instances) {
-        const name = `obj_${String(i).padStart(3, '0')}`;
-        for (let k = 0; k < 4; k++) {
-          members.push([`${name}/pos/P${String(i).padStart(3, '0')}_${String(k).padStart(2, '0')}.jpg`, await jpeg(30 * i, 10 * k, 200)]);
-          members.push([`${name}/pos/P${String(i).padStart(3, '0')}_${String(k).padStart(2, '0')}_bbox.txt`, Buffer.from('1 2 3 4\n')]);
-        }
-      }
-      if (n === 1) members.push(['obj_000/pos/P000_99.jpg', Buffer.from('this is not a jpeg')]);
-      await tarShard(path.join(root, `ilias-core-db-00000${n}.tar`), members);
-    };
-    await shard(0, [0, 1, 2]);
-    await shard(1, [3, 4, 5]);
+    await writeIliasDataset(root, [[0, 1, 2], [3, 4, 5]], 4);
+    await writeTarShard(path.join(root, 'ilias-core-db-000009.tar'), [['obj_000/pos/P000_99.jpg', Buffer.from('this is not a jpeg')]]);
     await fs.writeFile(path.join(root, 'ilias-core-queries-img-000000.tar'), 'queries are not read');
     const out = await outputs({ source: 'ilias', root, pairs: 20, multi: 12, seed: 2 });
     const rows = await rowsOf(out.queries);
     checkQueries(rows, 20, 12);
     expect(out.counts).toMatchObject({ identities: 6, images: 24, skipped: 1 });
-    expect(out.problems).toEqual([expect.stringMatching(/ilias-core-db-000001\.tar: obj_000\/pos\/P000_99\.jpg: not a JPEG, PNG, WebP or GIF image$/)]);
+    expect(out.problems).toEqual([expect.stringMatching(/ilias-core-db-000009\.tar: obj_000\/pos\/P000_99\.jpg: not a JPEG, PNG, WebP or GIF image$/)]);
     expect(new Set(rows.flatMap((r) => r.identities))).toEqual(new Set(['obj_000', 'obj_001', 'obj_002', 'obj_003', 'obj_004', 'obj_005']));
     const store = new ArtifactStore(env.home.artifactsDir);
     const first = rows[0]!.images[0]!;
@@ -109,32 +71,7 @@ describe('fgvqa/build sources', () => {
 
   it('reads INQUIRE-Rerank validation Parquet: species from inat24_species_name, each image once', async () => {
     const root = path.join(env.home.root, 'inquire');
-    const images: Array<{ bytes: Uint8Array; path: string }> = [];
-    const ids: bigint[] = [];
-    const species: Array<string | null> = [];
-    const queries: string[] = [];
-    for (let s = 0; s < 5; s++) {
-      for (let k = 0; k < 4; k++) {
-        const bytes = await jpeg(50 * s, 60 * k, 10);
-        // Every image is listed under two text queries, as in INQUIRE-Rerank.
-        for (const q of ['a hummingbird feeding', 'an animal at night']) {
-          images.push({ bytes, path: `${s}-${k}.jpg` });
-          ids.push(BigInt(s * 100 + k));
-          species.push(`Species ${s}`);
-          queries.push(q);
-        }
-      }
-    }
-    images.push({ bytes: await jpeg(1, 2, 3), path: 'x.jpg' });
-    ids.push(999n);
-    species.push(null);
-    queries.push('no species');
-    await writeParquetFile(path.join(root, 'data', 'validation-00000-of-00001.parquet'), {
-      image: vectorFromArray(images, imageStruct),
-      query: vectorFromArray(queries, new Utf8()),
-      inat24_image_id: vectorFromArray(ids, new Int64()),
-      inat24_species_name: vectorFromArray(species, new Utf8()),
-    });
+    await writeInquireDataset(root, 5, 4, [{ image: await jpeg(1, 2, 3), species: null }]);
     const out = await outputs({ source: 'inquire', root, pairs: 12, multi: 8 });
     const rows = await rowsOf(out.queries);
     checkQueries(rows, 12, 8);
@@ -176,7 +113,7 @@ describe('fgvqa/build sources', () => {
 
     // Our own published export reads back as the same queries.
     const met = path.join(env.home.root, 'met-for-published');
-    await writeMet(met, 6, 5);
+    await writeMetDataset(met, 6, 5);
     const built = await outputs({ source: 'met', root: met, pairs: 8, multi: 8 });
     const file = new ArtifactStore(env.home.artifactsDir).resolve(built.published);
     const jsonl = path.join(env.home.root, 'published.jsonl');
