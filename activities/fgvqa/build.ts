@@ -7,6 +7,7 @@ import { JsonlWriter } from '../data/jsonl.js';
 import type { HomeLayout } from '../home.js';
 import { parseInputs } from '../inputs.js';
 import type { StageActivityInput, StageActivityResult } from '../stage-io.js';
+import { startHeartbeat } from '../similarity/heartbeat.js';
 import { nearestIdentities } from './neighbours.js';
 import { multiQuestion, pairQuestion } from './prompts.js';
 import { PUBLISHED_SOURCES, readPublished } from './published.js';
@@ -40,22 +41,26 @@ export function createBuildFgvqa(deps: { store: ArtifactStore; home: HomeLayout 
     };
     const problems: string[] = [];
     let skipped = 0;
+    // Beats on a timer while the source is read (a large CSV, shards, Parquet) and images are embedded.
+    const progress = { done: 0, total: 0, unit: 'images read' };
+    const stopBeating = startHeartbeat(ctx, progress);
     const source: SourceContext = {
       store: deps.store,
       skip: (where, why) => {
         skipped++;
         if (problems.length < PROBLEM_LINES) problems.push(`${where}: ${why}`);
       },
+      stored: () => { progress.done++; },
     };
-    const beat = (message: string, done?: number, total?: number) => ctx.heartbeat({ progress: { done: done ?? 0, total, message } });
     const counts: Record<string, number> = { identities: 0, images: 0, skipped: 0, pairs: 0, multi: 0 };
     let rows: QueryRow[];
     try {
-      beat(`reading ${opts.source}`);
       rows = opts.source === 'fgvqa' ? await readPublished(path.resolve(opts.root), source, opts.subsets) : await generated();
     } catch (err) {
       if (err instanceof SourceError || err instanceof TooFewError) return fail(err.message);
       throw err;
+    } finally {
+      stopBeating();
     }
     counts.skipped = skipped;
 
@@ -65,7 +70,10 @@ export function createBuildFgvqa(deps: { store: ArtifactStore; home: HomeLayout 
       counts.identities = groups.length;
       counts.images = groups.reduce((n, g) => n + g.images.length, 0);
       const neighbours = opts.negatives === 'nearest'
-        ? await nearestIdentities(groups, { model: opts.model, k: opts.nearest, signal: ctx.cancellationSignal, onProgress: (done, total, what) => beat(what, done, total) })
+        ? await nearestIdentities(groups, {
+          model: opts.model, k: opts.nearest, signal: ctx.cancellationSignal,
+          onProgress: (done, total, unit) => Object.assign(progress, { done, total, unit }),
+        })
         : undefined;
       const numbers = { pair: 0, multi: 0 };
       return makeQueries(groups, { ...opts, neighbours }).map((q) => ({

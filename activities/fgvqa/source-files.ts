@@ -14,6 +14,8 @@ export interface SourceContext {
   store: ArtifactStore;
   /** An image left out (unreadable, not an image), with where it was and why; reading goes on. */
   skip(where: string, why: string): void;
+  /** Called for each image taken out of a shard or a Parquet file, for progress. */
+  stored?(): void;
 }
 
 export interface SourceInfo {

@@ -131,5 +131,6 @@ export async function storeImage(ctx: SourceContext, bytes: Buffer, where: strin
   if (!bytes.length) return void ctx.skip(where, 'no image bytes');
   if (imageType(bytes.subarray(0, 12)) === 'application/octet-stream') return void ctx.skip(where, 'not a JPEG, PNG, WebP or GIF image');
   const ref = await ctx.store.putBytes(bytes);
+  ctx.stored?.();
   return ctx.store.pathOf(ref.sha256);
 }
