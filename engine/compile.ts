@@ -169,7 +169,7 @@ function compileStage(facts: StageFacts, spec: PipelineSpec): CompiledStage[] {
     needs: [],
     with: (stage.with ?? {}) as JsonObject,
     shellFields: [...(kind.shellFields ?? [])],
-    queue: stage.queue ?? spec.defaults?.queue ?? kind.defaultQueue,
+    queue: stage.queue ?? kind.queueFor?.(stage.with ?? {}) ?? spec.defaults?.queue ?? kind.defaultQueue,
     timeoutMs: ms(stage.timeout ?? spec.defaults?.timeout) ?? kind.defaultTimeoutMs ?? FALLBACKS.timeoutMs,
     heartbeatMs: ms(stage.heartbeat ?? spec.defaults?.heartbeat) ?? FALLBACKS.heartbeatMs,
     retry: retryOf(stage, spec),

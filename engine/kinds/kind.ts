@@ -16,6 +16,12 @@ export interface StageKind {
   outputs: z.ZodType;
   /** Task queue used when the stage names none. @default 'cpu' */
   defaultQueue: string;
+  /**
+   * A queue chosen from the stage's own `with` (as written, before expressions resolve),
+   * for kinds whose inputs decide the hardware. It beats `defaults.queue` and
+   * `defaultQueue` but never the stage's own `queue:`. Undefined: no preference.
+   */
+  queueFor?: (inputs: Record<string, unknown>) => string | undefined;
   /** Whether a stage of this kind is cached when it does not say `cache:`. */
   cacheByDefault: boolean;
   handler: StageHandler;
