@@ -6,6 +6,7 @@ import { preprocessPathFor } from '../../engine/kinds/embed.js';
 import { preprocessSpecSchema, type PreprocessSpec } from '../embed/embed-images.js';
 import { dot, l2Normalize } from '../embed/matrix.js';
 import { decodePixels, pixelsToInput } from '../embed/pixels.js';
+import { readJsonl } from '../data/jsonl.js';
 
 /**
  * A real non-VLM baseline for FGVQA: it answers from image-embedding cosine similarity.
@@ -52,6 +53,17 @@ export function calibrateThreshold(pairs: Array<{ cosine: number; same: boolean 
     if (correct > best.correct) best = { threshold: (p.cosine + next) / 2, correct };
   });
   return { threshold: Math.round(best.threshold * 1e6) / 1e6, accuracy: sorted.length ? best.correct / sorted.length : 0 };
+}
+
+/** Labelled pair queries (fgvqa/build's JSONL) -> the threshold that answers most right; undefined when the file holds none. */
+export async function calibrateOnPairs(encoder: ImageEncoder, file: string): Promise<{ threshold: number; accuracy: number; pairs: number } | undefined> {
+  const pairs: Array<{ cosine: number; same: boolean }> = [];
+  for await (const { value: q } of readJsonl<{ type: string; images: string[]; answer: string }>(file)) {
+    if (q.type !== 'pair' || q.images?.length !== 2) continue;
+    const [a, b] = await encoder.embed(q.images);
+    pairs.push({ cosine: dot(a!, b!), same: String(q.answer).toLowerCase() === 'yes' });
+  }
+  return pairs.length ? { ...calibrateThreshold(pairs), pairs: pairs.length } : undefined;
 }
 
 /** The baseline's answer to one query: two images make a pair, a reference and candidates a multi query. */

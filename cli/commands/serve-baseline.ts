@@ -1,7 +1,5 @@
-import { readJsonl } from '../../activities/data/jsonl.js';
-import { calibrateThreshold, ImageEncoder } from '../../activities/fgvqa/baseline.js';
+import { calibrateOnPairs, ImageEncoder } from '../../activities/fgvqa/baseline.js';
 import { startBaselineServer } from '../../activities/fgvqa/baseline-server.js';
-import { dot } from '../../activities/embed/matrix.js';
 import { CliError } from '../errors.js';
 
 export interface ServeBaselineOptions {
@@ -14,14 +12,9 @@ export interface ServeBaselineOptions {
 
 /** Labelled pair queries (fgvqa/build's JSONL) -> the cosine threshold that answers most of them right. */
 export async function calibrate(encoder: ImageEncoder, file: string): Promise<{ threshold: number; accuracy: number; pairs: number }> {
-  const pairs: Array<{ cosine: number; same: boolean }> = [];
-  for await (const { value: q } of readJsonl<{ type: string; images: string[]; answer: string }>(file)) {
-    if (q.type !== 'pair' || q.images?.length !== 2) continue;
-    const [a, b] = await encoder.embed(q.images);
-    pairs.push({ cosine: dot(a!, b!), same: String(q.answer).toLowerCase() === 'yes' });
-  }
-  if (!pairs.length) throw new CliError(`${file} holds no labelled pair queries to calibrate on`, 'pass fgvqa/build queries (type "pair", answer yes/no)', 2);
-  return { ...calibrateThreshold(pairs), pairs: pairs.length };
+  const calibrated = await calibrateOnPairs(encoder, file);
+  if (!calibrated) throw new CliError(`${file} holds no labelled pair queries to calibrate on`, 'pass fgvqa/build queries (type "pair", answer yes/no)', 2);
+  return calibrated;
 }
 
 /** `twinflow serve-baseline`: the embedding baseline as an OpenAI-compatible endpoint, until Ctrl-C. */
