@@ -78,7 +78,8 @@ export function makeQueries(identities: Identity[], opts: QueryOptions): RawQuer
   function draw(want: { type: string; answer: string }, make: () => RawQuery | undefined): RawQuery {
     for (let attempt = 0; attempt < 200; attempt++) {
       const q = make();
-      if (!q) continue;
+      // An image listed under two identities (a duplicate in the source) must not meet itself.
+      if (!q || new Set(q.images).size !== q.images.length) continue;
       const key = q.type === 'pair' ? `p:${[...q.images].sort().join('|')}` : `m:${q.images[0]}|${q.images.slice(1).sort().join('|')}`;
       if (seen.has(key)) continue;
       seen.add(key);

@@ -13,8 +13,9 @@ import { jpeg, writeParquetFile } from './fgvqa-fixtures.js';
 /** Identity i's colour, shifted a little for its image k. */
 export function colourOf(i: number, k: number): [number, number, number] {
   const hues: Array<[number, number, number]> = [[220, 30, 30], [30, 200, 40], [40, 60, 220], [230, 210, 30], [200, 40, 200], [30, 200, 210], [240, 140, 20], [120, 120, 120]];
-  const [r, g, b] = hues[i % hues.length]!;
-  const shift = 6 * k + 40 * Math.floor(i / hues.length);
+  // Eight clearly different hues first; past them, colours spread by a multiplicative hash.
+  const [r, g, b] = i < hues.length ? hues[i]! : [(37 * i) % 256, (91 * i + 50) % 256, (151 * i + 100) % 256];
+  const shift = 6 * k;
   return [Math.min(255, r + shift), Math.max(0, g - shift / 2), Math.min(255, b + shift / 3)];
 }
 

@@ -13,6 +13,7 @@ import { ArtifactStore } from '../../activities/artifact-store.js';
 import type { ArtifactRef } from '../../engine/types.js';
 import { failure, jsonlRows } from '../support/activity-results.js';
 import { activitiesInTempHome, runStage } from '../support/activity-env.js';
+import { makeQueries } from '../../activities/fgvqa/queries.js';
 import { checkQueries, writeCub, type Row } from '../support/fgvqa-fixtures.js';
 
 const env = activitiesInTempHome('fgvqa-build');
@@ -81,5 +82,16 @@ describe('fgvqa/build', () => {
     expect(err.message).toMatch(/fgvqa\/build, cub\): 2 identities \(2 with 2\+ images\): at most 6 yes pairs \(asked for 10\); no identity with the 4 images a multi query answered 3 needs; fewer than 4 identities/);
     const missing = await failure(build({ source: 'cub', root: path.join(env.home.root, 'nowhere') }));
     expect(missing.message).toMatch(/images.txt is missing/);
+  });
+});
+
+describe('makeQueries', () => {
+  it('never shows one image twice in a query, even when a source lists it under two identities', () => {
+    // "shared.jpg" is filed under both A and B, as duplicates in real sources sometimes are.
+    const identities = ['A', 'B', 'C', 'D'].map((id) => ({ id, images: [...(id <= 'B' ? ['shared.jpg'] : []), `${id}1.jpg`, `${id}2.jpg`, `${id}3.jpg`] }));
+    const queries = makeQueries(identities, { pairs: 24, multi: 32, seed: 5 });
+    expect(queries).toHaveLength(56);
+    for (const q of queries) expect(new Set(q.images).size, q.images.join(',')).toBe(q.images.length);
+    expect(queries.some((q) => q.images.includes('shared.jpg'))).toBe(true);
   });
 });
