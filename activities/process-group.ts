@@ -68,11 +68,11 @@ export function describeExit(exit: GroupExit): string {
   return exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.exitCode}`;
 }
 
-/** The retryable failure of a command that did not exit 0: what ended it and the last lines of its output. */
-export function commandFailed(what: string, exit: GroupExit, details: StageFailureDetails): ApplicationFailure {
+/** The retryable failure of a command that did not exit 0: what ended it, what to do if known, and the last lines of its output. */
+export function commandFailed(what: string, exit: GroupExit, details: StageFailureDetails, hint?: string): ApplicationFailure {
   return ApplicationFailure.create({
     type: 'StageFailed',
-    message: `${what} ${describeExit(exit)}; last ${details.logTail?.length} lines of output:\n${details.logTail?.join('\n')}`,
+    message: `${what} ${describeExit(exit)}${hint ? `; ${hint}` : ''}; last ${details.logTail?.length} lines of output:\n${details.logTail?.join('\n')}`,
     details: [details],
   });
 }

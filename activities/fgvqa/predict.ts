@@ -2,7 +2,7 @@ import { createWriteStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import { FGVQA_PREDICTIONS_MEDIA_TYPE, predictInputs } from '../../engine/kinds/fgvqa.js';
+import { FGVQA_PREDICTIONS_MEDIA_TYPE, predictInputs, type PredictInputs } from '../../engine/kinds/fgvqa.js';
 import type { ArtifactRef, JsonObject } from '../../engine/types.js';
 import type { ArtifactStore } from '../artifact-store.js';
 import { readJsonl } from '../data/jsonl.js';
@@ -11,51 +11,82 @@ import type { HomeLayout } from '../home.js';
 import { parseInputs } from '../inputs.js';
 import type { StageActivityInput, StageActivityResult } from '../stage-io.js';
 import { askChat, ChatError, type ChatOptions } from './chat-client.js';
+import { runLmmsEval } from './predict-lmms-eval.js';
+import { answerWithBaseline } from './predict-baseline.js';
 
-interface PredictQuery {
+export interface PredictQuery {
   id: string;
   question: string;
   images: string[];
 }
 
+/** What a backend gets: the queries still unanswered, and where each answer goes. */
+export interface BackendRun {
+  input: StageActivityInput;
+  opts: PredictInputs;
+  /** The queries file on this host (to refuse calibrating on it). */
+  queriesFile: string;
+  todo: PredictQuery[];
+  /** The stage folder. */
+  dir: string;
+  /** Keeps one answer: appended to predictions.partial.jsonl at once. */
+  keep(id: string, output: string): void;
+  /** Records a query that got no answer; the stage fails after the backend returns, keeping the rest. */
+  fail(id: string, error: string): void;
+  /** How many of `todo` are answered so far, for heartbeats, when answers arrive in one go at the end. */
+  progress(done: number): void;
+  signal: AbortSignal;
+  attempt: number;
+}
+
+export interface BackendResult {
+  counts: Record<string, number>;
+  /** Backend-specific outputs (lmmsEval, baseline). */
+  outputs?: JsonObject;
+}
+
+export type PredictDeps = { store: ArtifactStore; home: HomeLayout };
+
 /**
- * `fgvqa/predict`: every query to the model, `concurrency` at a time. Each answer is
- * appended to the stage folder's `predictions.partial.jsonl` the moment it arrives, so a
- * crashed worker, a cancelled run or a failed attempt resumes with only the queries still
- * unanswered. Queries that cannot be answered after the retries fail the stage with a
- * report; what was answered stays for `twinflow retry`.
+ * `fgvqa/predict`: every query to the model. Each answer is appended to the stage
+ * folder's `predictions.partial.jsonl` the moment the backend has it, so a crashed worker,
+ * a cancelled run or a failed attempt resumes with only the queries still unanswered.
+ * Queries that cannot be answered fail the stage with a report; what was answered stays
+ * for `twinflow retry`.
  */
-export function createPredictFgvqa(deps: { store: ArtifactStore; home: HomeLayout }) {
+export function createPredictFgvqa(deps: PredictDeps) {
+  const backends: Record<PredictInputs['backend'], (run: BackendRun) => Promise<BackendResult>> = {
+    openai: askEndpoint,
+    'lmms-eval': (run) => runLmmsEval(deps, run),
+    'embedding-baseline': (run) => answerWithBaseline(deps, run),
+  };
   return async function predictFgvqa(input: StageActivityInput): Promise<StageActivityResult> {
     const ctx = Context.current();
     const opts = parseInputs(predictInputs, input);
-    const queries = await readPredictQueries(deps.store, opts.queries, input);
+    const { file: queriesFile, queries } = await readPredictQueries(deps.store, opts.queries, input);
     const dir = deps.home.stageDir(input.runId, input.stageId);
     await fs.mkdir(dir, { recursive: true });
     const partial = path.join(dir, 'predictions.partial.jsonl');
     const answers = await readPartial(partial, new Set(queries.map((q) => q.id)));
     const resumed = answers.size;
     const todo = queries.filter((q) => !answers.has(q.id));
-    const chat: ChatOptions = {
-      endpoint: opts.endpoint, model: opts.model, apiKey: process.env[opts.apiKeyEnv] || undefined, maxTokens: opts.maxTokens,
-      timeoutMs: opts.timeoutSeconds * 1000, retries: opts.retries, signal: ctx.cancellationSignal,
-    };
     const out = createWriteStream(partial, { flags: 'a' });
     const failures: Array<{ id: string; error: string }> = [];
-    let requests = 0;
-    const beat = () => ctx.heartbeat({ progress: { done: answers.size, total: queries.length, unit: 'queries', message: failures.length ? `${failures.length} failed` : undefined } });
+    let reported = 0;
+    let result: BackendResult;
+    const beat = () => ctx.heartbeat({
+      progress: { done: Math.max(answers.size, resumed + reported), total: queries.length, unit: 'queries', message: failures.length ? `${failures.length} failed` : undefined },
+    });
     const ticker = setInterval(beat, 2000);
     try {
-      await pool(todo, opts.concurrency, async (q) => {
-        if (ctx.cancellationSignal.aborted) return;
-        try {
-          const { output, attempts } = await askChat(chat, q.question, q.images);
-          requests += attempts;
-          answers.set(q.id, output);
-          out.write(`${JSON.stringify({ id: q.id, output })}\n`);
-        } catch (err) {
-          failures.push({ id: q.id, error: err instanceof ChatError ? err.message : String(err) });
-        }
+      result = await backends[opts.backend]({
+        input, opts, queriesFile, todo, dir, signal: ctx.cancellationSignal, attempt: ctx.info.attempt,
+        keep: (id, output) => {
+          answers.set(id, output);
+          out.write(`${JSON.stringify({ id, output })}\n`);
+        },
+        fail: (id, error) => failures.push({ id, error }),
+        progress: (done) => { reported = done; },
       });
     } finally {
       clearInterval(ticker);
@@ -77,12 +108,37 @@ export function createPredictFgvqa(deps: { store: ArtifactStore; home: HomeLayou
     const final = path.join(dir, 'predictions.jsonl');
     await fs.writeFile(final, queries.map((q) => `${JSON.stringify({ id: q.id, output: answers.get(q.id) })}\n`).join(''));
     const predictions = await deps.store.putFile(final, FGVQA_PREDICTIONS_MEDIA_TYPE);
-    const outputs = { predictions: { ...predictions, counts: { rows: queries.length } }, counts: { queries: queries.length, answered: answers.size, resumed, requests, retries: requests - todo.length } };
+    const outputs = {
+      predictions: { ...predictions, counts: { rows: queries.length } },
+      counts: { queries: queries.length, answered: answers.size, resumed, ...result.counts },
+      ...result.outputs,
+    };
     return { outputs: outputs as unknown as JsonObject, attempt: ctx.info.attempt };
   };
 }
 
-async function readPredictQueries(store: ArtifactStore, value: string | ArtifactRef, input: StageActivityInput): Promise<PredictQuery[]> {
+/** Backend openai: `concurrency` requests at a time, each answer kept as it arrives. */
+async function askEndpoint(run: BackendRun): Promise<BackendResult> {
+  const { opts, todo } = run;
+  const chat: ChatOptions = {
+    endpoint: opts.endpoint!, model: opts.model!, apiKey: process.env[opts.apiKeyEnv] || undefined, maxTokens: opts.maxTokens,
+    timeoutMs: opts.timeoutSeconds * 1000, retries: opts.retries, signal: run.signal,
+  };
+  let requests = 0;
+  await pool(todo, opts.concurrency, async (q) => {
+    if (run.signal.aborted) return;
+    try {
+      const { output, attempts } = await askChat(chat, q.question, q.images);
+      requests += attempts;
+      run.keep(q.id, output);
+    } catch (err) {
+      run.fail(q.id, err instanceof ChatError ? err.message : String(err));
+    }
+  });
+  return { counts: { requests, retries: requests - todo.length } };
+}
+
+async function readPredictQueries(store: ArtifactStore, value: string | ArtifactRef, input: StageActivityInput): Promise<{ file: string; queries: PredictQuery[] }> {
   const file = await pathOrArtifactFile(store, value, input, 'with.queries');
   const queries: PredictQuery[] = [];
   const problems: string[] = [];
@@ -93,7 +149,7 @@ async function readPredictQueries(store: ArtifactStore, value: string | Artifact
   if (problems.length) {
     throw ApplicationFailure.create({ type: 'InvalidStageInput', nonRetryable: true, message: `stage ${input.stageId} (fgvqa/predict): with.queries has ${problems.length} bad line(s): ${problems.slice(0, 5).join('; ')}` });
   }
-  return queries;
+  return { file, queries };
 }
 
 /** Answers an earlier attempt kept; a torn last line (a crash mid-write) is ignored. */

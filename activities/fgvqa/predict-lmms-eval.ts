@@ -1,0 +1,98 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { ApplicationFailure } from '@temporalio/activity';
+import type { StageFailureDetails } from '../stage-io.js';
+import { StageLog } from '../stage-log.js';
+import { commandFailed, runInProcessGroup } from '../process-group.js';
+import { findSamplesFile, lmmsEvalArgv, parseLmmsEvalProgress, readLmmsEvalSamples, writeLmmsEvalTask } from './lmms-eval.js';
+import type { BackendResult, BackendRun, PredictDeps } from './predict.js';
+
+/**
+ * Backend lmms-eval: one run of `python -m lmms_eval` over the queries still unanswered,
+ * launched like core/shell launches a script (own process group, watchdog, cancellation
+ * kills the group), its output in the stage log and its progress bar in the heartbeats.
+ * lmms-eval writes its samples only at the end, so the answers are kept when the run
+ * succeeds; a failed run is retried from the same unanswered queries.
+ */
+export async function runLmmsEval(deps: PredictDeps, run: BackendRun): Promise<BackendResult> {
+  const { input, todo } = run;
+  if (todo.length === 0) return { counts: { asked: 0 } };
+  const o = run.opts.lmmsEval!;
+  const where = `stage ${input.stageId} (fgvqa/predict, lmms-eval)`;
+  const taskDir = path.join(run.dir, 'lmms-eval', 'task');
+  const output = path.join(run.dir, 'lmms-eval', 'output');
+  await writeLmmsEvalTask(taskDir, todo, run.opts.maxTokens);
+  // A fresh output folder per attempt: the samples read afterwards are this run's.
+  await fs.rm(output, { recursive: true, force: true });
+  const argv = lmmsEvalArgv(o, { include: taskDir, output }, run.opts.maxTokens);
+  const log = await StageLog.open(deps.home.logFile(input.runId, input.stageId), `attempt ${run.attempt} at ${new Date().toISOString()} on pid ${process.pid}: ${argv.join(' ')}`);
+  let shown = -1;
+  try {
+    const exit = await runInProcessGroup({
+      argv,
+      cwd: process.cwd(),
+      env: { PYTHONUNBUFFERED: '1', ...o.env },
+      signal: run.signal,
+      onLine: (line) => {
+        const bar = parseLmmsEvalProgress(line);
+        // A redrawn bar is a line per redraw; the log keeps one per percent.
+        if (bar) {
+          run.progress(Math.floor((bar.done / bar.total) * todo.length));
+          const percent = Math.floor((100 * bar.done) / bar.total);
+          if (percent === shown) return;
+          shown = percent;
+        }
+        log.line(line);
+      },
+    });
+    if (run.signal.aborted) return { counts: { asked: todo.length } };
+    const details: StageFailureDetails = { attempt: run.attempt, exitCode: exit.exitCode, logTail: log.lastLines(), log: log.file };
+    if (exit.exitCode !== 0) throw commandFailed(`${where}: ${argv[0]} -m lmms_eval`, exit, details, hint(exit.exitCode, details.logTail ?? [], argv[0]));
+    const found = await findSamplesFile(output);
+    if (!found) {
+      throw ApplicationFailure.create({
+        type: 'LmmsEvalOutputMissing', nonRetryable: true, details: [details],
+        message: `${where}: lmms-eval exited 0 but wrote no *_samples_*.jsonl under ${output} (did extraArgs replace --output_path or drop --log_samples?); ` +
+          `last lines of output:\n${details.logTail?.join('\n')}`,
+      });
+    }
+    await keepSamples(run, found.samples, where);
+    return {
+      counts: { asked: todo.length },
+      outputs: { lmmsEval: { samples: found.samples, ...(found.results ? { results: found.results } : {}), task: taskDir } },
+    };
+  } finally {
+    await log.close();
+  }
+}
+
+/** Doc ids count the lines of the dataset we wrote, i.e. `todo` in order; the target (the query id) must agree. */
+async function keepSamples(run: BackendRun, file: string, where: string): Promise<void> {
+  const { samples, problems } = await readLmmsEvalSamples(file);
+  const answered = new Set<string>();
+  for (const s of samples) {
+    const q = run.todo[s.docId];
+    if (!q || (s.target !== undefined && s.target !== q.id)) {
+      problems.push(`doc_id ${s.docId}${s.target === undefined ? '' : ` (target ${s.target})`} is not query ${q?.id ?? `#${s.docId}`} of the dataset written for this run`);
+    } else if (!answered.has(q.id)) {
+      answered.add(q.id);
+      run.keep(q.id, s.output);
+    }
+  }
+  if (problems.length) {
+    throw ApplicationFailure.create({
+      type: 'LmmsEvalOutputUnreadable', nonRetryable: true,
+      message: `${where}: ${file} does not match the queries written for the run: ${problems.slice(0, 5).join('; ')}`,
+    });
+  }
+  for (const q of run.todo) if (!answered.has(q.id)) run.fail(q.id, `not in lmms-eval's samples file ${file}`);
+}
+
+/** What to do about the commonest ways a run fails before it starts. */
+function hint(code: number | undefined, tail: string[], python: string): string | undefined {
+  const text = tail.join('\n');
+  if (code === 127) return `${python} was not found on this host: set lmmsEval.python to the interpreter of the environment that has lmms-eval`;
+  if (/No module named '?lmms_eval'?/.test(text)) return `lmms-eval is not installed for ${python}: install it there (github.com/EvolvingLMMs-Lab/lmms-eval) or set lmmsEval.python to the environment that has it`;
+  if (/No module named '?accelerate'?/.test(text)) return `processes > 1 needs accelerate installed for ${python}`;
+  return undefined;
+}
