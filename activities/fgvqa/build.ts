@@ -10,23 +10,15 @@ import type { StageActivityInput, StageActivityResult } from '../stage-io.js';
 import { startHeartbeat } from '../similarity/heartbeat.js';
 import { nearestIdentities } from './neighbours.js';
 import { multiQuestion, pairQuestion } from './prompts.js';
-import { PUBLISHED_SOURCES, readPublished } from './published.js';
+import { PUBLISHED_SOURCES, readPublished, type PublishedQuery } from './published.js';
 import { makeQueries, TooFewError } from './queries.js';
 import type { SourceContext } from './source-files.js';
 import { SOURCES, SourceError } from './sources.js';
 
 const PROBLEM_LINES = 20;
 
-interface QueryRow {
-  id: string;
-  source: string;
-  type: 'pair' | 'multi';
-  images: string[];
-  question: string;
-  answer: string;
-  identities?: string[];
-  extra?: Record<string, unknown>;
-}
+/** A query as written: generated ones carry their identities, published ones their `extra`. */
+type QueryRow = Omit<PublishedQuery, 'extra'> & { identities?: string[]; extra?: Record<string, unknown> };
 
 /**
  * `fgvqa/build`: a source dataset read in its own layout and turned into balanced queries,
