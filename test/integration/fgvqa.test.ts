@@ -4,6 +4,9 @@
  * webdataset shards, INQUIRE Parquet, a twin/assemble eval split), a "base" and a
  * "post-trained" model (the embedding baseline served over HTTP at two thresholds), the
  * published scoring rules over all six, and Table 1 with deltas plus a chart.
+ * - fgvqa/predict's lmms-eval backend in a pipeline: scheduled on queue gpu, its command line
+ *   run against test/fakes/fake-lmms-eval-python (a fake that checks the arguments and writes
+ *   lmms-eval's samples layout; no model runs), the answers scored.
  */
 import fs from 'node:fs/promises';
 import os from 'node:os';
@@ -25,7 +28,8 @@ let h: Harness;
 let data: string;
 
 beforeAll(async () => {
-  h = await startHarness();
+  // A cpu worker and a "GPU host" worker, so the lmms-eval stage goes where GPU stages go.
+  h = await startHarness({ queues: ['cpu', 'gpu'] });
   data = await fs.mkdtemp(path.join(os.tmpdir(), 'twinflow-fgvqa-data-'));
 }, 120_000);
 afterAll(async () => {
@@ -94,3 +98,40 @@ it('builds all six sources, asks two models, scores them together and writes Tab
     await encoder.close();
   }
 }, 600_000);
+
+it('runs the lmms-eval backend on the gpu queue inside a pipeline and scores what it answered', async () => {
+  const root = path.join(data, 'met-lmms');
+  await writeMetDataset(root, 6, 5);
+  const yaml = `
+name: fgvqa-lmms-eval
+stages:
+  build:
+    uses: fgvqa/build
+    with: { source: met, root: ${JSON.stringify(root)}, pairs: 8, multi: 4 }
+  predict:
+    uses: fgvqa/predict
+    with:
+      queries: \${{ stages.build.outputs.queries }}
+      backend: lmms-eval
+      lmmsEval:
+        python: ${JSON.stringify(path.join(repo, 'test/fakes/fake-lmms-eval-python'))}
+        model: qwen2_5_vl
+        modelArgs: { pretrained: Qwen/Qwen2.5-VL-3B-Instruct }
+  score:
+    uses: fgvqa/score
+    with:
+      queries: \${{ stages.build.outputs.queries }}
+      predictions: \${{ stages.predict.outputs.predictions }}
+`;
+  const run = await h.result(await h.submit(yaml));
+  expect(run.state, JSON.stringify(summary(run))).toBe('succeeded');
+  expect(run.stages.predict!.queue).toBe('gpu');
+  expect(run.stages.build!.queue).toBe('cpu');
+  const predict = outputs(run, 'predict') as { counts: Record<string, number>; lmmsEval: { samples: string } };
+  expect(predict.counts).toMatchObject({ queries: 12, answered: 12, asked: 12 });
+  expect(predict.lmmsEval.samples).toMatch(/\/Qwen__Qwen2\.5-VL-3B-Instruct\/[^/]+_samples_twinflow_fgvqa_predict\.jsonl$/);
+  // The fake answers yes to everything: right on the 4 yes pairs, wrong on the 4 no pairs, and no multi answer.
+  const score = outputs(run, 'score') as { counts: Record<string, number>; summary: { sources: Record<string, { pair: { accuracy: number } }> } };
+  expect(score.counts).toMatchObject({ queries: 12, scored: 12, missing: 0 });
+  expect(score.summary.sources.met!.pair.accuracy).toBe(50);
+}, 300_000);
