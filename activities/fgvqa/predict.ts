@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -66,7 +67,9 @@ export function createPredictFgvqa(deps: PredictDeps) {
     const { file: queriesFile, queries } = await readPredictQueries(deps.store, opts.queries, input);
     const dir = deps.home.stageDir(input.runId, input.stageId);
     await fs.mkdir(dir, { recursive: true });
-    const partial = path.join(dir, 'predictions.partial.jsonl');
+    // Answers resume only for the same questions to the same model: a retry with another model,
+    // threshold or token budget starts over (a moved endpoint, concurrency or timeout does not).
+    const partial = path.join(dir, `predictions.partial.${answerFingerprint(opts)}.jsonl`);
     const answers = await readPartial(partial, new Set(queries.map((q) => q.id)));
     const resumed = answers.size;
     const todo = queries.filter((q) => !answers.has(q.id));
@@ -115,6 +118,15 @@ export function createPredictFgvqa(deps: PredictDeps) {
     };
     return { outputs: outputs as unknown as JsonObject, attempt: ctx.info.attempt };
   };
+}
+
+/** What decides the answers: the queries, the backend and its model settings. */
+export function answerFingerprint(opts: PredictInputs): string {
+  const queries = typeof opts.queries === 'string' ? opts.queries : opts.queries.sha256;
+  const model = opts.backend === 'openai' ? { model: opts.model }
+    : opts.backend === 'lmms-eval' ? { model: opts.lmmsEval?.model, modelArgs: opts.lmmsEval?.modelArgs }
+    : { baseline: opts.baseline };
+  return createHash('sha256').update(JSON.stringify({ queries, backend: opts.backend, maxTokens: opts.maxTokens, ...model })).digest('hex').slice(0, 12);
 }
 
 /** Backend openai: `concurrency` requests at a time, each answer kept as it arrives. */

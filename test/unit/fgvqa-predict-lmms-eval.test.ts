@@ -120,7 +120,7 @@ describe('fgvqa/predict on lmms-eval', () => {
   it('fails when a query is missing from the samples, asks only that one on retry, and starts no run once all are kept', async () => {
     const err = await failure(predict('f', lmms({ env: { FAKE_LMMS_EVAL_SKIP: 'p2' } })));
     expect(err.type).toBe('PredictIncomplete');
-    expect(err.message).toMatch(/1 of 4 queries got no answer \(p2: not in lmms-eval's samples file .*\); the 3 answers are kept in .*predictions\.partial\.jsonl/);
+    expect(err.message).toMatch(/1 of 4 queries got no answer \(p2: not in lmms-eval's samples file .*\); the 3 answers are kept in .*predictions\.partial\.[0-9a-f]{12}\.jsonl/);
     const retried = (await predict('f', lmms())).outputs as unknown as Out;
     expect(retried.counts).toEqual({ queries: 4, answered: 4, resumed: 3, asked: 1 });
     expect(await logOf('f')).toMatch(/fake-lmms-eval docs: 4,[^]*fake-lmms-eval docs: 1,/);

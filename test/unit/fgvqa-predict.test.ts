@@ -78,7 +78,7 @@ it('fails with a report when queries get no answer, and a retry asks only those'
   const w = { endpoint: broken.url, retries: 1, concurrency: 4 };
   try {
     const err = await failure(predict('b', w));
-    expect(err.message).toMatch(/2 of 12 queries got no answer \(q6: HTTP 503 .* \(after 2 attempts\); q7: .*\); the 10 answers are kept in .*predictions.partial.jsonl: retry the stage/);
+    expect(err.message).toMatch(/2 of 12 queries got no answer \(q6: HTTP 503 .* \(after 2 attempts\); q7: .*\); the 10 answers are kept in .*predictions\.partial\.[0-9a-f]{12}\.jsonl: retry the stage/);
     expect(err.message).not.toContain('sk-test-secret');
   } finally {
     await broken.close();
@@ -90,6 +90,10 @@ it('fails with a report when queries get no answer, and a retry asks only those'
     expect(out.counts).toMatchObject({ answered: 12, resumed: 10 });
     const rows = await jsonlRows<{ id: string; output: string }>(new ArtifactStore(env.home.artifactsDir), out.predictions);
     expect(rows.map((r) => [r.id, r.output])).toEqual(ids.map((id) => [id, ['q6', 'q7'].includes(id) ? '<answer>yes</answer>' : '<answer>no</answer>']));
+    // Another model's answers are not this model's: a retry that changes the model asks everything again.
+    const other = (await predict('b', { ...w, endpoint: healthy.url, model: 'another-model' })).outputs as unknown as { counts: Record<string, number> };
+    expect(other.counts).toMatchObject({ answered: 12, resumed: 0 });
+    expect(healthy.seen).toHaveLength(14);
   } finally {
     await healthy.close();
   }
