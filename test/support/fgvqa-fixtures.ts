@@ -55,3 +55,14 @@ export async function writeParquetFile(file: string, columns: Record<string, imp
   const table = new Table(columns);
   await fs.writeFile(file, pw.writeParquet(pw.Table.fromIPCStream(tableToIPC(table, 'stream'))));
 }
+
+/** Four small JPEGs of different colours under `dir`, for queries whose images only need to be real files. */
+export async function fourImages(dir: string): Promise<string[]> {
+  const { default: sharp } = await import('sharp');
+  await fs.mkdir(dir, { recursive: true });
+  return Promise.all([0, 1, 2, 3].map(async (k) => {
+    const file = path.join(dir, `${k}.jpg`);
+    await sharp({ create: { width: 32, height: 24, channels: 3, background: { r: 60 * k, g: 100, b: 30 } } }).jpeg().toFile(file);
+    return file;
+  }));
+}

@@ -13,7 +13,6 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import sharp from 'sharp';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ArtifactStore } from '../../activities/artifact-store.js';
@@ -24,6 +23,7 @@ import { formatDiagnostic } from '../../engine/diagnostics.js';
 import type { ArtifactRef, JsonObject } from '../../engine/types.js';
 import { failure, jsonlRows } from '../support/activity-results.js';
 import { activitiesInTempHome, runStage } from '../support/activity-env.js';
+import { fourImages } from '../support/fgvqa-fixtures.js';
 import { isAlive } from '../support/processes.js';
 
 const FAKE = path.resolve(import.meta.dirname, '../fakes/fake-lmms-eval-python');
@@ -33,13 +33,7 @@ let queries: string;
 const ids = ['p0', 'p1', 'p2', 'm0'];
 
 beforeAll(async () => {
-  const dir = path.join(env.home.root, 'images');
-  await fs.mkdir(dir, { recursive: true });
-  const images = await Promise.all([0, 1, 2, 3].map(async (k) => {
-    const file = path.join(dir, `${k}.jpg`);
-    await sharp({ create: { width: 32, height: 24, channels: 3, background: { r: 60 * k, g: 100, b: 30 } } }).jpeg().toFile(file);
-    return file;
-  }));
+  const images = await fourImages(path.join(env.home.root, 'images'));
   queries = path.join(env.home.root, 'queries.jsonl');
   const rows = ids.map((id, i) => ({
     id, source: 'cub', type: id.startsWith('m') ? 'multi' : 'pair', answer: 'yes',

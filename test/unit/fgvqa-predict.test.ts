@@ -9,12 +9,12 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import sharp from 'sharp';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { ArtifactStore } from '../../activities/artifact-store.js';
 import type { ArtifactRef } from '../../engine/types.js';
 import { failure, jsonlRows } from '../support/activity-results.js';
 import { activitiesInTempHome, runStage } from '../support/activity-env.js';
+import { fourImages } from '../support/fgvqa-fixtures.js';
 import { startScriptedChatServer, type SeenRequest } from '../support/scripted-chat-server.js';
 
 const env = activitiesInTempHome('predict');
@@ -22,13 +22,7 @@ let queries: string;
 const ids = Array.from({ length: 12 }, (_, i) => `q${i}`);
 
 beforeAll(async () => {
-  const dir = path.join(env.home.root, 'images');
-  await fs.mkdir(dir, { recursive: true });
-  const images = await Promise.all([0, 1, 2, 3].map(async (k) => {
-    const file = path.join(dir, `${k}.jpg`);
-    await sharp({ create: { width: 32, height: 24, channels: 3, background: { r: 60 * k, g: 100, b: 30 } } }).jpeg().toFile(file);
-    return file;
-  }));
+  const images = await fourImages(path.join(env.home.root, 'images'));
   queries = path.join(env.home.root, 'queries.jsonl');
   await fs.writeFile(queries, ids.map((id, i) => JSON.stringify({ id, source: 'cub', type: i < 8 ? 'pair' : 'multi', question: `question ${id}`, images: i < 8 ? images.slice(0, 2) : images, answer: 'yes' })).join('\n') + '\n');
   process.env.TEST_FGVQA_KEY = 'sk-test-secret';
