@@ -27,6 +27,8 @@ export async function runLmmsEval(deps: PredictDeps, run: BackendRun): Promise<B
   const argv = lmmsEvalArgv(o, { include: taskDir, output }, run.opts.maxTokens);
   const log = await StageLog.open(deps.home.logFile(input.runId, input.stageId), `attempt ${run.attempt} at ${new Date().toISOString()} on pid ${process.pid}: ${argv.join(' ')}`);
   let shown = -1;
+  // lmms-eval catches what fails during evaluation, logs it and exits 0 (unless --verbosity DEBUG).
+  let evaluationError: string | undefined;
   try {
     const exit = await runInProcessGroup({
       argv,
@@ -34,6 +36,8 @@ export async function runLmmsEval(deps: PredictDeps, run: BackendRun): Promise<B
       env: { PYTHONUNBUFFERED: '1', ...o.env },
       signal: run.signal,
       onLine: (line) => {
+        const reported = EVALUATION_ERROR.exec(line);
+        if (reported) evaluationError = reported[1];
         const bar = parseLmmsEvalProgress(line);
         // A redrawn bar is a line per redraw; the log keeps one per percent.
         if (bar) {
@@ -48,6 +52,15 @@ export async function runLmmsEval(deps: PredictDeps, run: BackendRun): Promise<B
     if (run.signal.aborted) return { counts: { asked: todo.length } };
     const details: StageFailureDetails = { attempt: run.attempt, exitCode: exit.exitCode, logTail: log.lastLines(), log: log.file };
     if (exit.exitCode !== 0) throw commandFailed(`${where}: ${argv[0]} -m lmms_eval`, exit, details, hint(exit.exitCode, details.logTail ?? [], argv[0]));
+    if (evaluationError !== undefined) {
+      // Retryable, like a crash: an out-of-memory GPU or a flaky download may pass next time.
+      throw ApplicationFailure.create({
+        type: 'StageFailed', details: [details],
+        message: `${where}: lmms-eval reported an error during evaluation (it exits 0 when it does): ${evaluationError}` +
+          `${hint(exit.exitCode, details.logTail ?? [], argv[0]) ? `; ${hint(exit.exitCode, details.logTail ?? [], argv[0])}` : ''}; ` +
+          `last ${details.logTail?.length} lines of output:\n${details.logTail?.join('\n')}`,
+      });
+    }
     const found = await findSamplesFile(output);
     if (!found) {
       throw ApplicationFailure.create({
@@ -87,6 +100,9 @@ async function keepSamples(run: BackendRun, file: string, where: string): Promis
   }
   for (const q of run.todo) if (!answered.has(q.id)) run.fail(q.id, `not in lmms-eval's samples file ${file}`);
 }
+
+/** The line lmms_eval.__main__.cli_evaluate logs for an exception it catches: "Error during evaluation: <e>. Please set ...". */
+const EVALUATION_ERROR = /Error during evaluation: (.*?)(?:\. Please set `--verbosity=DEBUG`.*)?$/;
 
 /** What to do about the commonest ways a run fails before it starts. */
 function hint(code: number | undefined, tail: string[], python: string): string | undefined {

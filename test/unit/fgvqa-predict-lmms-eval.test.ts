@@ -10,6 +10,8 @@
  * - cancelling kills the run's process group
  * - the stage goes to queue gpu unless it names one; inputs are checked per backend at compile time
  * - the samples reader takes both layouts lmms-eval has written
+ * - with TWINFLOW_LMMS_EVAL_PYTHON set to an interpreter that has lmms-eval, the REAL lmms-eval
+ *   runs the task folder with gpu/lmms_eval_check's weightless stand-in model (skipped otherwise)
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -107,6 +109,11 @@ describe('fgvqa/predict on lmms-eval', () => {
     expect(err.message).toContain('exited with code 1; last');
     expect(err.message).toContain('torch.OutOfMemoryError: CUDA out of memory');
     expect(err.details[0]).toMatchObject({ attempt: 1, exitCode: 1, log: env.home.logFile('r1', 'd') });
+    // What lmms-eval catches during evaluation it logs, and then it exits 0.
+    const caught = await failure(predict('d2', lmms({ env: { FAKE_LMMS_EVAL_ERROR: 'Tasks not found: twinflow_fgvqa_predict' } })));
+    expect(caught.type).toBe('StageFailed');
+    expect(caught.nonRetryable).toBe(false);
+    expect(caught.message).toMatch(/lmms-eval reported an error during evaluation \(it exits 0 when it does\): Tasks not found: twinflow_fgvqa_predict; last \d+ lines/);
     const missing = await failure(predict('e', lmms({ python: '/nonexistent/venv/bin/python' })));
     expect(missing.message).toMatch(/exited with code 127; \/nonexistent\/venv\/bin\/python was not found on this host: set lmmsEval\.python/);
   });
@@ -191,3 +198,20 @@ it('reads the outputs from both samples layouts lmms-eval has written', async ()
   ]);
   expect(problems).toEqual(['line 4: no doc_id or no text in resps/filtered_resps']);
 });
+
+const REAL_PYTHON = process.env.TWINFLOW_LMMS_EVAL_PYTHON;
+
+it.skipIf(!REAL_PYTHON)('runs the real lmms-eval on the task folder with a weightless stand-in model', async () => {
+  const result = await predict('real', {
+    python: REAL_PYTHON, model: 'twinflow_echo', modelArgs: { pretrained: 'twinflow/echo' },
+    env: { LMMS_EVAL_PLUGINS: 'twinflow_check', PYTHONPATH: path.resolve(import.meta.dirname, '../../gpu/lmms_eval_check'), HF_HUB_OFFLINE: '1', HF_HOME: path.join(env.home.root, 'hf') },
+  });
+  const out = result.outputs as unknown as Out;
+  expect(out.counts).toMatchObject({ queries: 4, answered: 4, asked: 4 });
+  expect(out.lmmsEval!.samples).toMatch(/\/twinflow__echo\/\d{8}_\d{6}_samples_twinflow_fgvqa_predict\.jsonl$/);
+  const rows = await rowsOf(out);
+  // lmms-eval loaded every image through our utils.py, asked the question as is, greedily, with 1,024 new tokens.
+  expect(rows.map((r) => r.id)).toEqual(ids);
+  expect(rows[0]!.output).toMatch(/^2 images \[32x24:RGB,32x24:RGB\] question='Same bird\? \[\[say: p0 says <answer>yes<\/a' max_new_tokens=1024 temperature=0 <answer>yes<\/answer>$/);
+  expect(rows[3]!.output).toMatch(/^4 images \[(32x24:RGB,?){4}\]/);
+}, 300_000);
