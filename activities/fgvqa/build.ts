@@ -10,7 +10,7 @@ import type { StageActivityInput, StageActivityResult } from '../stage-io.js';
 import { startHeartbeat } from '../similarity/heartbeat.js';
 import { nearestIdentities } from './neighbours.js';
 import { multiQuestion, pairQuestion } from './prompts.js';
-import { PUBLISHED_SOURCES, readPublished, type PublishedQuery } from './published.js';
+import { readPublished, type PublishedQuery } from './published.js';
 import { makeQueries, TooFewError } from './queries.js';
 import type { SourceContext } from './source-files.js';
 import { SOURCES, SourceError } from './sources.js';
@@ -79,11 +79,10 @@ export function createBuildFgvqa(deps: { store: ArtifactStore; home: HomeLayout 
     const dir = deps.home.stageDir(input.runId, input.stageId);
     const ours = await JsonlWriter.open(path.join(dir, 'queries.jsonl'));
     const published = await JsonlWriter.open(path.join(dir, 'fgvqa.jsonl'));
-    const publishedName = Object.fromEntries(Object.entries(PUBLISHED_SOURCES).map(([name, ours]) => [ours, name]));
     for (const q of rows) {
       await ours.write(q);
       await published.write({
-        dataset_source: publishedName[q.source], question: q.question, answer: q.answer, question_type: q.type === 'pair' ? 'pairwise' : 'multiple_choice',
+        dataset_source: SOURCES[q.source]!.published, question: q.question, answer: q.answer, question_type: q.type === 'pair' ? 'pairwise' : 'multiple_choice',
         images: q.images, extra: q.extra ?? { id: q.id, identities: q.identities },
       });
       counts[q.type === 'pair' ? 'pairs' : 'multi']!++;

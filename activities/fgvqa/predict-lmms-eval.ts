@@ -51,13 +51,14 @@ export async function runLmmsEval(deps: PredictDeps, run: BackendRun): Promise<B
     });
     if (run.signal.aborted) return { counts: { asked: todo.length } };
     const details: StageFailureDetails = { attempt: run.attempt, exitCode: exit.exitCode, logTail: log.lastLines(), log: log.file };
-    if (exit.exitCode !== 0) throw commandFailed(`${where}: ${argv[0]} -m lmms_eval`, exit, details, hint(exit.exitCode, details.logTail ?? [], argv[0]));
+    const advice = hint(exit.exitCode, details.logTail ?? [], argv[0]);
+    if (exit.exitCode !== 0) throw commandFailed(`${where}: ${argv[0]} -m lmms_eval`, exit, details, advice);
     if (evaluationError !== undefined) {
       // Retryable, like a crash: an out-of-memory GPU or a flaky download may pass next time.
       throw ApplicationFailure.create({
         type: 'StageFailed', details: [details],
         message: `${where}: lmms-eval reported an error during evaluation (it exits 0 when it does): ${evaluationError}` +
-          `${hint(exit.exitCode, details.logTail ?? [], argv[0]) ? `; ${hint(exit.exitCode, details.logTail ?? [], argv[0])}` : ''}; ` +
+          `${advice ? `; ${advice}` : ''}; ` +
           `last ${details.logTail?.length} lines of output:\n${details.logTail?.join('\n')}`,
       });
     }

@@ -30,7 +30,7 @@ export interface BackendRun {
   todo: PredictQuery[];
   /** The stage folder. */
   dir: string;
-  /** Keeps one answer: appended to predictions.partial.jsonl at once. */
+  /** Keeps one answer: appended to the stage's partial predictions file at once. */
   keep(id: string, output: string): void;
   /** Records a query that got no answer; the stage fails after the backend returns, keeping the rest. */
   fail(id: string, error: string): void;
@@ -50,7 +50,7 @@ export type PredictDeps = { store: ArtifactStore; home: HomeLayout };
 
 /**
  * `fgvqa/predict`: every query to the model. Each answer is appended to the stage
- * folder's `predictions.partial.jsonl` the moment the backend has it, so a crashed worker,
+ * folder's `predictions.partial.<answerFingerprint>.jsonl` the moment the backend has it, so a crashed worker,
  * a cancelled run or a failed attempt resumes with only the queries still unanswered.
  * Queries that cannot be answered fail the stage with a report; what was answered stays
  * for `twinflow retry`.

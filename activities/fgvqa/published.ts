@@ -1,8 +1,8 @@
-import fs from 'node:fs/promises';
 import path from 'node:path';
 import { readJsonl } from '../data/jsonl.js';
-import { parquetColumns, readParquetBatches } from '../data/parquet-read.js';
-import { exists, SourceError, type SourceContext } from './source-files.js';
+import { readParquetBatches } from '../data/parquet-read.js';
+import { datasetFiles, exists, requireColumns, SourceError, type SourceContext } from './source-files.js';
+import { SOURCES } from './sources.js';
 import { storeImage } from './sources-packed.js';
 
 /**
@@ -12,15 +12,8 @@ import { storeImage } from './sources-packed.js';
  * rows such as fgvqa/build's `published` output (images as paths).
  */
 
-/** `dataset_source` values of the published rows, and our source names. */
-export const PUBLISHED_SOURCES: Record<string, string> = {
-  fgvqa_cub: 'cub',
-  fgvqa_met: 'met',
-  fgvqa_google_landmarks: 'landmarks',
-  fgvqa_ilias: 'ilias',
-  fgvqa_inquire: 'inquire',
-  twin: 'twin-eval',
-};
+/** `dataset_source` values of the published rows, and our source names (from each source's `published`). */
+export const PUBLISHED_SOURCES: Record<string, string> = Object.fromEntries(Object.entries(SOURCES).map(([ours, info]) => [info.published, ours]));
 
 export interface PublishedQuery {
   id: string;
@@ -43,13 +36,13 @@ interface PublishedRow {
 
 /** Every published row of the files under `root` whose source is in `keep` (all when empty). */
 export async function readPublished(root: string, ctx: SourceContext, keep: readonly string[]): Promise<PublishedQuery[]> {
-  const files = await publishedFiles(root);
+  const files = await datasetFiles(root, { match: (n) => n.endsWith('.parquet') || n.endsWith('.jsonl'), wanted: 'published FGVQA files (data/test-*.parquet or *.jsonl)' });
   const out: PublishedQuery[] = [];
   const numbers = new Map<string, number>();
   const ids = new Set<string>();
-  for (const { file, kind } of files) {
+  for (const file of files) {
     const base = path.dirname(file);
-    const rows = kind === 'parquet' ? parquetRows(file) : jsonlRows(file);
+    const rows = file.endsWith('.parquet') ? parquetRows(file) : jsonlRows(file);
     for await (const { row, where } of rows) {
       const source = PUBLISHED_SOURCES[String(row.dataset_source)];
       if (!source) throw new SourceError(`${where}: unknown dataset_source ${JSON.stringify(row.dataset_source)}; expected one of ${Object.keys(PUBLISHED_SOURCES).join(', ')}`);
@@ -80,19 +73,6 @@ export async function readPublished(root: string, ctx: SourceContext, keep: read
   return out;
 }
 
-async function publishedFiles(root: string): Promise<Array<{ file: string; kind: 'parquet' | 'jsonl' }>> {
-  const kindOf = (n: string): 'parquet' | 'jsonl' | undefined => (n.endsWith('.parquet') ? 'parquet' : n.endsWith('.jsonl') ? 'jsonl' : undefined);
-  if (kindOf(root)) {
-    if (!(await exists(root))) throw new SourceError(`${root} is missing`);
-    return [{ file: root, kind: kindOf(root)! }];
-  }
-  const list = async (dir: string) => (await fs.readdir(dir).catch(() => [] as string[])).sort()
-    .filter((n) => kindOf(n)).map((n) => ({ file: path.join(dir, n), kind: kindOf(n)! }));
-  const files = [...(await list(path.join(root, 'data'))), ...(await list(root))];
-  if (!files.length) throw new SourceError(`no published FGVQA files (data/test-*.parquet or *.jsonl) in ${root}`);
-  return files;
-}
-
 async function* jsonlRows(file: string): AsyncGenerator<{ row: PublishedRow; where: string }> {
   for await (const { value, line } of readJsonl<PublishedRow>(file, (p) => { throw new SourceError(`${file}:${p.line}: not valid JSON`); })) {
     yield { row: value, where: `${file}:${line}` };
@@ -100,9 +80,7 @@ async function* jsonlRows(file: string): AsyncGenerator<{ row: PublishedRow; whe
 }
 
 async function* parquetRows(file: string): AsyncGenerator<{ row: PublishedRow; where: string }> {
-  const columns = await parquetColumns(file);
-  const missing = ['dataset_source', 'question', 'answer', 'question_type', 'images'].filter((c) => !columns.includes(c));
-  if (missing.length) throw new SourceError(`${file}: no ${missing.join(', ')} column (it has ${columns.join(', ')})`);
+  await requireColumns(file, ['dataset_source', 'question', 'answer', 'question_type', 'images']);
   let n = 0;
   for await (const table of readParquetBatches(file, { batchSize: 64 })) {
     for (const row of table) {

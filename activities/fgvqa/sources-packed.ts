@@ -4,10 +4,10 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { extract as tarExtract } from 'tar-stream';
-import { readParquetBatches, parquetColumns } from '../data/parquet-read.js';
+import { readParquetBatches } from '../data/parquet-read.js';
 import { imageType } from '../images/media-type.js';
 import type { Identity } from './queries.js';
-import { exists, group, SourceError, type SourceContext } from './source-files.js';
+import { datasetFiles, group, requireColumns, SourceError, type SourceContext } from './source-files.js';
 
 /**
  * Sources whose images come packed: ILIAS as webdataset tar shards, INQUIRE as Parquet
@@ -84,13 +84,16 @@ async function readShard(file: string, onMember: (name: string, bytes: Buffer) =
  * counts once.
  */
 export async function readInquire(root: string, ctx: SourceContext): Promise<Identity[]> {
-  const files = await inquireFiles(root);
+  const files = await datasetFiles(root, {
+    isFile: (n) => n.endsWith('.parquet'),
+    match: (n) => n.endsWith('.parquet') && /val/i.test(n),
+    wanted: 'validation Parquet files (data/validation-*.parquet)',
+    hint: 'point root at the INQUIRE-Rerank dataset folder',
+  });
   const out: Array<[string, string]> = [];
   const seen = new Set<string>();
   for (const file of files) {
-    const columns = await parquetColumns(file);
-    const missing = ['image', 'inat24_species_name'].filter((c) => !columns.includes(c));
-    if (missing.length) throw new SourceError(`${file}: no ${missing.join(' or ')} column (it has ${columns.join(', ')})`);
+    const columns = await requireColumns(file, ['image', 'inat24_species_name'], ' or ');
     const idColumn = columns.includes('inat24_image_id') ? 'inat24_image_id' : undefined;
     let row = 0;
     for await (const table of readParquetBatches(file, { columns: ['image', 'inat24_species_name', ...(idColumn ? [idColumn] : [])], batchSize: 128 })) {
@@ -102,9 +105,12 @@ export async function readInquire(root: string, ctx: SourceContext): Promise<Ide
       for (let i = 0; i < table.numRows; i++, row++) {
         const name = species.get(i) as string | null;
         if (!name) continue;
+        // An image listed again (under another text query) is known by its id before its bytes are stored twice.
+        const id = ids ? String(ids.get(i)) : undefined;
+        if (id !== undefined && seen.has(id)) continue;
         const stored = await storeImage(ctx, Buffer.from(bytesOf.get(i) ?? []), `${file}: row ${row}`);
         if (!stored) continue;
-        const key = ids ? String(ids.get(i)) : stored;
+        const key = id ?? stored;
         if (seen.has(key)) continue;
         seen.add(key);
         out.push([name, stored]);
@@ -112,18 +118,6 @@ export async function readInquire(root: string, ctx: SourceContext): Promise<Ide
     }
   }
   return group(out);
-}
-
-async function inquireFiles(root: string): Promise<string[]> {
-  if (root.endsWith('.parquet')) {
-    if (!(await exists(root))) throw new SourceError(`${root} is missing`);
-    return [root];
-  }
-  const pick = async (dir: string) => (await fs.readdir(dir).catch(() => [] as string[]))
-    .filter((n) => n.endsWith('.parquet') && /val/i.test(n)).sort().map((n) => path.join(dir, n));
-  const files = [...(await pick(path.join(root, 'data'))), ...(await pick(root))];
-  if (!files.length) throw new SourceError(`no validation Parquet files (data/validation-*.parquet) in ${root}; point root at the INQUIRE-Rerank dataset folder`);
-  return files;
 }
 
 /** An image's bytes into the store; its path there. Anything that is not an image is skipped, with why. */

@@ -84,7 +84,7 @@ async function readTwinEval(root: string): Promise<Identity[]> {
  */
 async function readMet(root: string): Promise<Identity[]> {
   const candidates = [path.join(root, 'mini_MET_database.json'), path.join(root, 'ground_truth', 'mini_MET_database.json')];
-  const file = (await Promise.all(candidates.map((f) => fs.access(f).then(() => f, () => undefined)))).find(Boolean);
+  const file = (await Promise.all(candidates.map(async (f) => ((await exists(f)) ? f : undefined)))).find(Boolean);
   if (!file) throw new SourceError(`no mini_MET_database.json in ${root} or ${path.join(root, 'ground_truth')}; point root at the MET dataset folder`);
   let entries: unknown;
   try {
