@@ -8,8 +8,15 @@ export interface ManifestImage {
   path: string;
   /** Where the photo came from. */
   role: 'listing' | 'review' | 'generated';
-  /** Set once `images/prepare` has stored the image. */
+  /** Set once `images/prepare` has stored the image: the digest of the prepared bytes. */
   sha256?: string;
+  /**
+   * sha256 of the source file's bytes as `twin/source` read them. It puts the content of
+   * every listed file into the manifest's own digest, so an image edited in place changes
+   * the manifest and every cache key downstream; `images/prepare` checks the file still
+   * has these bytes.
+   */
+  source_sha256?: string;
   width?: number;
   height?: number;
   /** The original reference (URL or relative path) as the catalog gave it. */
