@@ -33,7 +33,8 @@ export const sourceInputs = z.strictObject({
 
 export const sourceKind: StageKind = {
   uses: 'twin/source',
-  version: '1',
+  // 2: images carry source_sha256; symlinks out of the images folder and malformed lines are refused.
+  version: '2',
   description: 'Read a product catalog (Amazon Reviews 2023 layout), map listings to categories and write the instance manifest.',
   with: sourceInputs,
   outputs: z.strictObject({

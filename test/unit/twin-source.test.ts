@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -120,4 +121,101 @@ describe('twin/source', () => {
     await fs.writeFile(path.join(dir, 'img', 'new.jpg'), 'x');
     expect(await key()).not.toBe(afterCatalog);
   });
+
+  it('records the sha256 of every image, so an image edited in place with its size and mtime kept changes the manifest', async () => {
+    const folder = await catalogFolder('edit', { 'img/e1.jpg': 'first version', 'img/e2.jpg': 'other image' });
+    const catalog = await writeCatalog(folder, [listing('E', 'Mug', 'Amazon Home', [{ large: 'img/e1.jpg' }, { large: 'img/e2.jpg' }])]);
+    const before = await run({ catalog, categories: RULES }, 'edit-a');
+    const rows = await manifest(before.outputs.instances as unknown as ArtifactRef);
+    expect(rows[0]!.images.map((i) => i.source_sha256)).toEqual([sha256('first version'), sha256('other image')]);
+
+    const file = path.join(folder, 'img', 'e1.jpg');
+    const { mtime, atime } = await fs.stat(file);
+    await fs.writeFile(file, 'FIRST VERSION');
+    await fs.utimes(file, atime, mtime);
+    const after = await run({ catalog, categories: RULES }, 'edit-b');
+    expect((after.outputs.instances as unknown as ArtifactRef).sha256).not.toBe((before.outputs.instances as unknown as ArtifactRef).sha256);
+    expect((await manifest(after.outputs.instances as unknown as ArtifactRef))[0]!.images[0]!.source_sha256).toBe(sha256('FIRST VERSION'));
+  });
+
+  it('refuses a symbolic link out of the images folder, to a file or through a linked folder, and keeps links that stay inside', async () => {
+    const folder = await catalogFolder('links', { 'img/own.jpg': 'own' });
+    const outside = path.join(home.root, 'outside-links');
+    await fs.mkdir(outside, { recursive: true });
+    await fs.writeFile(path.join(outside, 'x.jpg'), 'not part of the dataset');
+    await fs.symlink(path.join(outside, 'x.jpg'), path.join(folder, 'img', 'file-link.jpg'));
+    await fs.symlink(outside, path.join(folder, 'img', 'folder-link'));
+    await fs.symlink(path.join(folder, 'img', 'own.jpg'), path.join(folder, 'img', 'inside-link.jpg'));
+    const catalog = await writeCatalog(folder, [
+      listing('L', 'Mug', 'Amazon Home', [{ large: 'img/file-link.jpg' }, { large: 'img/folder-link/x.jpg' }, { large: 'img/inside-link.jpg' }]),
+    ]);
+    const result = await run({ catalog, categories: RULES }, 'links');
+    const rows = await manifest(result.outputs.instances as unknown as ArtifactRef);
+    expect(rows[0]!.images.map((i) => [i.path, i.origin])).toEqual([[path.join(folder, 'img', 'own.jpg'), 'img/inside-link.jpg']]);
+    expect(result.outputs.counts).toMatchObject({ outsideImages: 2, images: 1 });
+    const report = JSON.parse(await fs.readFile(store.resolve(result.outputs.report as unknown as ArtifactRef), 'utf8'));
+    expect(report.examples.outsideImages).toEqual([
+      expect.stringMatching(/catalog\.jsonl:1 \(L\): img\/file-link\.jpg leads to .*outside-links\/x\.jpg, outside the images folder/),
+      expect.stringMatching(/catalog\.jsonl:1 \(L\): img\/folder-link\/x\.jpg leads to .*outside-links\/x\.jpg, outside the images folder/),
+    ]);
+  });
+
+  it('reports null lines, fields of the wrong kind and over-long lines as malformed with file:line, reads past a BOM, and keeps the good lines', async () => {
+    const folder = await catalogFolder('malformed', { 'img/m.jpg': 'm', 'img/r.jpg': 'r' });
+    const good = (asin: string) => listing(asin, 'Mug', 'Amazon Home', [{ large: 'img/m.jpg' }]);
+    const catalog = await writeCatalog(folder, [
+      `\uFEFF${good('FIRST')}`,
+      'null',
+      JSON.stringify({ parent_asin: 'OBJ', title: 'Mug', main_category: { name: 'Amazon Home', toString: 1 }, images: [] }),
+      JSON.stringify({ parent_asin: 'IMGS', title: 'Mug', main_category: 'Amazon Home', images: 'img/m.jpg' }),
+      JSON.stringify({ parent_asin: 'URL', title: 'Mug', main_category: 'Amazon Home', images: [{ large: 5 }] }),
+      JSON.stringify({ parent_asin: 'HUGE', title: 'x'.repeat(10_000) }),
+      good('LAST'),
+    ]);
+    const reviews = path.join(folder, 'reviews.jsonl');
+    await fs.writeFile(reviews, ['null', JSON.stringify({ parent_asin: 'LAST', images: [{ large_image_url: { url: 'img/r.jpg' } }] }), JSON.stringify({ parent_asin: 'LAST', images: [{ large_image_url: 'img/r.jpg' }] })].join('\n'));
+    const result = await withLineCap(4096, () => run({ catalog, reviews, categories: RULES }, 'malformed'));
+    const rows = await manifest(result.outputs.instances as unknown as ArtifactRef);
+    expect(rows.map((r) => [r.instance_id, r.images.length])).toEqual([['FIRST', 1], ['LAST', 2]]);
+    expect(result.outputs.counts).toMatchObject({ listings: 2, instances: 2, malformedLines: 7 });
+    const report = JSON.parse(await fs.readFile(store.resolve(result.outputs.report as unknown as ArtifactRef), 'utf8'));
+    expect(report.examples.malformedLines).toEqual([
+      `${reviews}:1: expected a JSON object, got null`,
+      `${reviews}:2: field images.0.large_image_url: expected a string or null, got an object`,
+      `${catalog}:2: expected a JSON object, got null`,
+      `${catalog}:3: field main_category: expected a string or null, got an object`,
+      `${catalog}:4: field images: expected a list of image objects or null, got a string`,
+      `${catalog}:5: field images.0.large: expected a string or null, got a number`,
+      expect.stringMatching(new RegExp(`^${catalog}:6: the line is 100\\d\\d bytes, longer than the 4096-byte limit`)),
+    ]);
+  });
 });
+
+async function catalogFolder(name: string, files: Record<string, string>): Promise<string> {
+  const folder = path.join(home.root, name);
+  for (const [rel, text] of Object.entries(files)) {
+    await fs.mkdir(path.dirname(path.join(folder, rel)), { recursive: true });
+    await fs.writeFile(path.join(folder, rel), text);
+  }
+  return folder;
+}
+
+async function writeCatalog(folder: string, lines: string[]): Promise<string> {
+  const file = path.join(folder, 'catalog.jsonl');
+  await fs.writeFile(file, `${lines.join('\n')}\n`);
+  return file;
+}
+
+const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
+
+/** Runs `f` with data files capped at `bytes` per line (TWINFLOW_MAX_LINE_BYTES), as a worker set so would. */
+async function withLineCap<T>(bytes: number, f: () => Promise<T>): Promise<T> {
+  const before = process.env.TWINFLOW_MAX_LINE_BYTES;
+  process.env.TWINFLOW_MAX_LINE_BYTES = String(bytes);
+  try {
+    return await f();
+  } finally {
+    if (before === undefined) delete process.env.TWINFLOW_MAX_LINE_BYTES;
+    else process.env.TWINFLOW_MAX_LINE_BYTES = before;
+  }
+}
