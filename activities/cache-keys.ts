@@ -18,22 +18,38 @@ export async function computeStageKey(input: { uses: string; kindVersion: string
   return stageCacheKey({ ...input, files });
 }
 
-/** sha256 of a file's bytes; for a folder, of its listing with sizes and modification times. */
+/**
+ * sha256 of a file's bytes; for a folder, of its listing (see {@link folderListing}).
+ * 'missing' when there is nothing at the path.
+ */
 export async function fingerprint(target: string): Promise<string> {
   const st = await fs.stat(target).catch(() => undefined);
   if (!st) return 'missing';
-  const hash = createHash('sha256');
   if (st.isFile()) {
+    const hash = createHash('sha256');
     await pipeline(createReadStream(target), hash);
     return hash.digest('hex');
   }
+  return createHash('sha256').update(await folderListing(target)).digest('hex');
+}
+
+/**
+ * Every file under a folder with its size, modification and change times in nanoseconds.
+ * The change time is what makes this safe without reading the files: any write to a file
+ * sets it to now, and unlike the modification time it cannot be set back (`touch -d`,
+ * `cp -p` and rsync restore only mtime). A folder's key therefore changes whenever one of
+ * its files may have changed; the stages that read it record the content of what they use
+ * (twin/source hashes each image it lists), so a change that is only a touch costs one
+ * re-read and leaves every later stage cached.
+ */
+export async function folderListing(target: string): Promise<string> {
   const entries = await fs.readdir(target, { recursive: true, withFileTypes: true });
   const lines: string[] = [];
   for (const e of entries) {
     if (!e.isFile()) continue;
     const full = path.join(e.parentPath, e.name);
-    const s = await fs.stat(full);
-    lines.push(`${path.relative(target, full)}\t${s.size}\t${Math.trunc(s.mtimeMs)}`);
+    const s = await fs.stat(full, { bigint: true }).catch(() => undefined);
+    if (s) lines.push(`${path.relative(target, full)}\t${s.size}\t${s.mtimeNs}\t${s.ctimeNs}`);
   }
-  return hash.update(lines.sort().join('\n')).digest('hex');
+  return lines.sort().join('\n');
 }

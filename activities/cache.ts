@@ -2,6 +2,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { JsonObject } from '../engine/types.js';
+import type { HostPathPrints } from './cache-check.js';
 
 /** What the cache keeps for one stage key. */
 export interface CacheEntry {
@@ -12,6 +13,8 @@ export interface CacheEntry {
   createdAt: string;
   runId: string;
   stageId: string;
+  /** Host paths the outputs name, as they were when the entry was written (see cache-check.ts). */
+  hostPaths?: HostPathPrints;
 }
 
 /**

@@ -46,4 +46,6 @@ export interface CacheLookupInput {
 export interface CacheLookupResult {
   key: string;
   hit?: { outputs: JsonObject; runId: string; stageId: string; createdAt: string };
+  /** An entry exists but cannot be served (its outputs are gone or changed): why. */
+  stale?: string;
 }

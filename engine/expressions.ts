@@ -263,6 +263,34 @@ export function resolveInputs(
 }
 
 /**
+ * Inputs with what is known resolved and the rest left as written, for people to read
+ * (`twinflow plan` before earlier stages have run). Shell fields get values as text here;
+ * only resolveInputs may feed a shell.
+ */
+export function resolveKnown(template: JsonObject, ctx: ExprContext): JsonObject {
+  const attempt = (source: string): { value: Json } | undefined => {
+    try {
+      return { value: evaluateSource(source, ctx) };
+    } catch (err) {
+      if (err instanceof ExpressionError) return undefined;
+      throw err;
+    }
+  };
+  return mapStrings(template, (text) => {
+    const found = findExpressions(text);
+    if (found.length === 1 && found[0]!.start === 0 && found[0]!.end === text.length) return attempt(found[0]!.source)?.value ?? text;
+    let out = '';
+    let last = 0;
+    for (const expr of found) {
+      const known = attempt(expr.source);
+      out += text.slice(last, expr.start) + (known ? asText(known.value) : text.slice(expr.start, expr.end));
+      last = expr.end;
+    }
+    return out + text.slice(last);
+  }) as JsonObject;
+}
+
+/**
  * The expression of an `if:`, without `${{ }}`: conditions may be written with or
  * without them. Throws ExpressionError for text mixed with `${{ }}`, which is a string
  * and never a condition.

@@ -1,8 +1,10 @@
 import { computeStageKey } from '../../activities/cache-keys.js';
-import { resolveInputs, type ExprContext } from '../../engine/expressions.js';
+import { resolveInputs, resolveKnown, type ExprContext } from '../../engine/expressions.js';
 import type { CompiledPipeline, CompiledStage, JsonObject } from '../../engine/types.js';
 import { waitsForPeople } from '../../engine/people.js';
+import { ArtifactStore } from '../../activities/artifact-store.js';
 import { StageCache } from '../../activities/cache.js';
+import { findServable } from '../../activities/cache-check.js';
 import { homeLayout } from '../../activities/home.js';
 import { table } from '../render.js';
 
@@ -13,8 +15,10 @@ export interface PlannedStage {
   uses: string;
   queue: string;
   needs: string[];
-  /** Inputs with what is known resolved; unresolvable expressions stay as written. */
+  /** Inputs with what is known resolved; expressions on outputs not known yet stay as written. */
   inputs: JsonObject;
+  /** Values of a shell field's expressions, when all are known (see core/shell). */
+  shellEnv?: Record<string, string>;
   verdict: PlanVerdict;
   cacheKey?: string;
 }
@@ -24,24 +28,31 @@ export interface PlannedStage {
  * (params, or outputs of stages that are themselves cache hits) is looked up in the
  * cache under `$TWINFLOW_HOME`, the same store the workers use.
  */
-export async function planPipeline(p: CompiledPipeline, cache = new StageCache(homeLayout().cacheDir)): Promise<PlannedStage[]> {
+export async function planPipeline(
+  p: CompiledPipeline,
+  cache = new StageCache(homeLayout().cacheDir),
+  store = new ArtifactStore(homeLayout().artifactsDir),
+): Promise<PlannedStage[]> {
   const known: ExprContext['stages'] = {};
   const planned: PlannedStage[] = [];
   for (const id of p.order) {
     const s = p.stages[id]!;
-    const resolved = tryResolve(s, { params: p.params, matrix: s.matrix, stages: known });
+    const ctx: ExprContext = { params: p.params, matrix: s.matrix, stages: known };
+    const resolved = tryResolve(s, ctx);
     let verdict: PlanVerdict = waitsForPeople(s, p.params) ? 'waits for people' : 'will run';
     let cacheKey: string | undefined;
     if (resolved && s.cache && s.handler !== 'approval') {
       cacheKey = await computeStageKey({ uses: s.uses, kindVersion: s.kindVersion, inputs: resolved.with, shellEnv: resolved.shellEnv });
-      const hit = await cache.get(cacheKey);
+      const { entry: hit } = await findServable(cache, store, cacheKey);
       if (hit) {
         verdict = 'cached';
         if (!s.matrix) known[s.key] = { outputs: hit.outputs };
       }
     }
     if (s.if !== undefined && verdict !== 'cached') verdict = 'runs if condition holds';
-    planned.push({ id, uses: s.uses, queue: s.queue, needs: s.needs, inputs: resolved?.with ?? s.with, verdict, cacheKey });
+    const inputs = resolved?.with ?? resolveKnown(s.with, ctx);
+    const shellEnv = resolved && Object.keys(resolved.shellEnv).length ? { shellEnv: resolved.shellEnv } : {};
+    planned.push({ id, uses: s.uses, queue: s.queue, needs: s.needs, inputs, ...shellEnv, verdict, cacheKey });
   }
   return planned;
 }

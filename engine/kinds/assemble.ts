@@ -74,6 +74,7 @@ export const assembleKind: StageKind = {
   cacheByDefault: true,
   handler: 'activity',
   activity: 'assembleTwin',
+  outputFolders: ['dataset'],
   // `out` is a folder this stage writes, not one it reads, so it stays out of the cache key.
 };
 

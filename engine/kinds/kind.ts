@@ -35,6 +35,12 @@ export interface StageKind {
    * never served from the cache.
    */
   readsPaths?: (inputs: Record<string, unknown>) => string[];
+  /**
+   * Outputs that name folders the stage writes (a dataset). A cache hit is served only if
+   * every file in them is still as the stage left it; other host paths in outputs are
+   * checked for existence (and files for size and time).
+   */
+  outputFolders?: string[];
   /** Default `timeout` for this kind, in ms. */
   defaultTimeoutMs?: number;
 }

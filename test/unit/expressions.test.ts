@@ -8,6 +8,7 @@ import {
   parseExpression,
   references,
   resolveInputs,
+  resolveKnown,
   type ExprContext,
 } from '../../engine/expressions.js';
 
@@ -154,6 +155,21 @@ describe('resolveInputs', () => {
     expect(() => resolveInputs({ x: '${{ params.nope }}' }, ctx, [])).toThrow(/params.nope is not defined; known: n, name/);
     expect(() => resolveInputs({ x: '${{ params.cfg.momentum }}' }, ctx, [])).toThrow(/params.cfg has no field momentum/);
     expect(() => resolveInputs({ x: '${{ matrix.size }}' }, { params: {}, stages: {} }, [])).toThrow(/this stage has no matrix/);
+  });
+});
+
+describe('resolveKnown', () => {
+  it('resolves params and known outputs and leaves outputs of stages that have not run as written', () => {
+    const template = {
+      all: '${{ params.n }}',
+      mixed: 'n=${{ params.n }} later=${{ stages.train.outputs.model }} title=${{ stages.source.outputs.title }}',
+      nested: { list: ['${{ matrix.size }}', '${{ stages.train.outputs.loss }}'] },
+    };
+    expect(resolveKnown(template, ctx)).toEqual({
+      all: 3,
+      mixed: 'n=3 later=${{ stages.train.outputs.model }} title=Red shoes',
+      nested: { list: [7, '${{ stages.train.outputs.loss }}'] },
+    });
   });
 });
 
