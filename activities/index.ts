@@ -1,6 +1,10 @@
+import path from 'node:path';
 import { computeStageKey } from './cache-keys.js';
+import { findServable, recordHostPaths } from './cache-check.js';
+import { getKind } from '../engine/kinds/registry.js';
 import type { JsonObject } from '../engine/types.js';
 import { StageCache } from './cache.js';
+import { stageAttempt } from './stage-attempt.js';
 import { homeLayout, type HomeLayout } from './home.js';
 import { Context } from '@temporalio/activity';
 import { noopInputs } from '../engine/kinds/core.js';
@@ -49,6 +53,8 @@ export function createActivities(deps: ActivityDeps = {}) {
 
   const remember = async (input: StageActivityInput, outputs: JsonObject) => {
     if (!input.cacheKey) return;
+    const folders = new Set((getKind(input.uses)?.outputFolders ?? []).map((name) => outputs[name]).filter((v) => typeof v === 'string'));
+    const listed = (p: string) => p.startsWith(home.root + path.sep) || folders.has(p);
     await cache.put({
       key: input.cacheKey,
       uses: input.uses,
@@ -57,14 +63,16 @@ export function createActivities(deps: ActivityDeps = {}) {
       createdAt: new Date().toISOString(),
       runId: input.runId,
       stageId: input.stageId,
+      hostPaths: await recordHostPaths(outputs, listed),
     });
   };
+  const attempt = stageAttempt(home);
   /** Writes the cache only after success: a failed stage never leaves an entry. */
-  const cached = <I extends StageActivityInput>(run: (input: I) => Promise<StageActivityResult>) => async (input: I) => {
+  const cached = <I extends StageActivityInput>(run: (input: I) => Promise<StageActivityResult>) => attempt(async (input: I) => {
     const result = await run(input);
     await remember(input, result.outputs);
     return result;
-  };
+  });
   const openReview = createOpenReview({ store, home });
   const review = createReviewActivities({ store, home });
 
@@ -72,8 +80,8 @@ export function createActivities(deps: ActivityDeps = {}) {
     /** Local activity the interpreter runs before scheduling a cacheable stage. */
     async lookupCache(input: CacheLookupInput): Promise<CacheLookupResult> {
       const key = await computeStageKey(input);
-      const entry = await cache.get(key);
-      if (!entry) return { key };
+      const { entry, stale } = await findServable(cache, store, key);
+      if (!entry) return { key, ...(stale ? { stale } : {}) };
       return { key, hit: { outputs: entry.outputs, runId: entry.runId, stageId: entry.stageId, createdAt: entry.createdAt } };
     },
     runShell: cached(createShellActivity(home)),
@@ -82,11 +90,11 @@ export function createActivities(deps: ActivityDeps = {}) {
     embedImages: cached(createEmbedImages({ store, home })),
     decideByPolicy: cached(createDecideByPolicy({ store, home })),
     /** `core/review`: a policy's decisions are final (and cached) at once; people's are cached by closeReview. */
-    async openReview(input: StageActivityInput): Promise<OpenReviewResult> {
+    openReview: attempt(async (input: StageActivityInput): Promise<OpenReviewResult> => {
       const opened = await openReview(input);
       if ('decided' in opened) await remember(input, opened.decided.outputs);
       return opened;
-    },
+    }),
     closeReview: cached<CloseReviewInput>(review.closeReview),
     loadReviewIndex: review.loadReviewIndex,
     appendReviewAudit: review.appendReviewAudit,

@@ -2,20 +2,27 @@ import { createInterface } from 'node:readline';
 import { ApplicationFailure } from '@temporalio/activity';
 import { execa } from 'execa';
 import type { StageFailureDetails } from './stage-io.js';
+import { currentStageLock } from './stage-lock.js';
+import { ATTEMPT_ENV } from './process-groups.js';
 
 const KILL_GRACE_MS = 5_000;
 
 /*
  * The command runs in its own process group with a watchdog beside it: if the worker
- * dies (even by SIGKILL), the watchdog kills the group, so a crashed worker never leaves
- * a trainer running that its replacement would start a second time.
+ * dies (even by SIGKILL), or the group's leader is killed (a cancel), the watchdog sends
+ * the group SIGTERM and, after the grace period, SIGKILL, so a tool that ignores SIGTERM
+ * cannot outlive its worker and write on while the next attempt runs. The watchdog
+ * ignores SIGTERM itself (it is in the group it signals); the wrapper stops it with
+ * SIGKILL when the command ends normally.
  */
 const WRAPPER = `
-( while kill -0 "$TWINFLOW_WORKER_PID" 2>/dev/null; do sleep 1; done; kill -TERM -- -$$ ) </dev/null >/dev/null 2>&1 &
+( trap '' TERM
+  while kill -0 "$TWINFLOW_WORKER_PID" 2>/dev/null && kill -0 $$ 2>/dev/null; do sleep 1; done
+  kill -TERM -- -$$ 2>/dev/null; sleep "$TWINFLOW_KILL_GRACE"; kill -KILL -- -$$ 2>/dev/null ) </dev/null >/dev/null 2>&1 &
 __twinflow_watchdog=$!
 "$@"
 __twinflow_code=$?
-kill "$__twinflow_watchdog" 2>/dev/null
+kill -KILL "$__twinflow_watchdog" 2>/dev/null
 exit $__twinflow_code
 `;
 
@@ -40,9 +47,16 @@ export interface GroupCommand {
 
 /** Runs a long command the way stage activities do: own process group, watchdog, cancellation kills the group. */
 export async function runInProcessGroup(cmd: GroupCommand): Promise<GroupExit> {
+  const lock = currentStageLock();
   const child = execa('bash', ['--noprofile', '--norc', '-c', WRAPPER, 'twinflow-stage', ...cmd.argv], {
     cwd: cmd.cwd,
-    env: { ...cmd.env, TWINFLOW_WORKER_PID: String(process.pid) },
+    env: {
+      ...cmd.env,
+      TWINFLOW_WORKER_PID: String(process.pid),
+      TWINFLOW_KILL_GRACE: String(KILL_GRACE_MS / 1000),
+      // Tells a later attempt that this group is the one to stop (see stage-lock.ts).
+      ...(lock ? { [ATTEMPT_ENV]: lock.token } : {}),
+    },
     detached: true,
     reject: false,
     buffer: false,
@@ -55,6 +69,7 @@ export async function runInProcessGroup(cmd: GroupCommand): Promise<GroupExit> {
   const killGroup = () => killProcessGroup(child.pid);
   cmd.signal.addEventListener('abort', killGroup);
   try {
+    if (lock && child.pid) await lock.recordGroup(child.pid);
     const result = await child;
     await closed;
     return { exitCode: result.exitCode, signal: result.signal };

@@ -27,7 +27,10 @@ export function elapsed(from?: string, to?: string, now = Date.now()): string {
 export function stageDetail(s: StageView): string {
   switch (s.state) {
     case 'running':
-      if (s.queued) return `queued: waiting for a worker on queue ${s.queue} (npx tsx worker.ts --queue ${s.queue})`;
+      if (s.queued) {
+        const why = s.events.at(-1)?.event === 'worker-stopped' ? 'worker stopped, waiting for a worker' : 'queued: waiting for a worker';
+        return `${why} on queue ${s.queue} (npx tsx worker.ts --queue ${s.queue})`;
+      }
       return s.progress ? progressBar(s.progress) : '';
     case 'waiting':
       if (s.waitingFor === 'review') {

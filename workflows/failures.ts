@@ -3,9 +3,22 @@ import { TimeoutType } from '@temporalio/common';
 import type { StageFailureDetails } from '../activities/stage-io.js';
 import type { StageError } from './messages.js';
 
-/** A heartbeat timeout means the worker died (the shell activity heartbeats even while its command is silent). */
-export function isWorkerLost(err: unknown): boolean {
-  return err instanceof ActivityFailure && err.cause instanceof TimeoutFailure && err.cause.timeoutType === TimeoutType.HEARTBEAT;
+/**
+ * Failure types of an attempt whose worker was shut down: ours (activities/stage-attempt.ts)
+ * and the SDK's, for an activity that did not end within the worker's shutdown grace time.
+ */
+const WORKER_STOPPED = new Set(['WorkerStopped', 'WorkerShutdown']);
+
+/**
+ * Whether an activity failed because its worker went away, which is never the stage's
+ * fault: `lost` when heartbeats stopped (the worker died; stage activities heartbeat even
+ * while their command is silent), `stopped` when the worker was shut down under it.
+ */
+export function workerGone(err: unknown): 'lost' | 'stopped' | undefined {
+  if (!(err instanceof ActivityFailure)) return undefined;
+  if (err.cause instanceof TimeoutFailure && err.cause.timeoutType === TimeoutType.HEARTBEAT) return 'lost';
+  if (err.cause instanceof ApplicationFailure && WORKER_STOPPED.has(err.cause.type ?? '')) return 'stopped';
+  return undefined;
 }
 
 /** The stage error a person reads, from whatever the activity call threw. */

@@ -22,7 +22,7 @@ export interface RunOptions {
 /** What one stage went through, in order: decisions by people and recoveries. */
 export interface StageEvent {
   at: string;
-  event: 'approved' | 'rejected' | 'retry' | 'skip' | 'worker-lost' | 'failed' | 'cache-hit';
+  event: 'approved' | 'rejected' | 'retry' | 'skip' | 'worker-lost' | 'worker-stopped' | 'failed' | 'cache-hit' | 'cache-stale';
   by?: string;
   note?: string;
   set?: JsonObject;

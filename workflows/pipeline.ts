@@ -32,7 +32,7 @@ import {
 } from './messages.js';
 import { upsertRunState } from './search-attributes.js';
 import { applyDecision, checkDecision } from './decisions.js';
-import { describeFailure, isWorkerLost } from './failures.js';
+import { describeFailure, workerGone } from './failures.js';
 import { reviewWorkflow, type ReviewCarried } from './review.js';
 import { reviewWorkflowId } from './review-messages.js';
 
@@ -224,6 +224,8 @@ class Interpreter {
     const found = await lookupCache({ uses: call.uses, kindVersion: call.kindVersion, inputs: call.with, shellEnv: call.shellEnv });
     call.cacheKey = found.key;
     rec.cacheKey = found.key;
+    // A stale entry is a miss that says why: people should know why a cached stage ran again.
+    if (found.stale && !this.options.noCache) rec.events.push({ at: now(), event: 'cache-stale', note: `cache entry not used: ${found.stale}` });
     if (!found.hit || this.options.noCache) return false;
     Object.assign(rec, {
       state: 'cached',
@@ -236,17 +238,29 @@ class Interpreter {
   }
 
   private async runActivity(spec: CompiledStage, rec: StageStatus, call: StageActivityInput): Promise<void> {
-    for (let lost = 0; ; lost++) {
+    const result = await this.untilAWorkerFinishes(spec, rec, () => this.activity(spec)(call));
+    rec.attempts += result.attempt;
+    Object.assign(rec, { state: 'succeeded', outputs: result.outputs, log: result.log, endedAt: now() });
+  }
+
+  /**
+   * Calls a stage's activity again whenever its worker goes away: a worker that died (no
+   * heartbeat; at most MAX_WORKER_LOSSES times, since a stage can crash its worker) or one
+   * shut down under it (always: a restart or a deploy is never the stage's fault). The new
+   * call waits on the queue for whichever worker comes next.
+   */
+  private async untilAWorkerFinishes<T>(spec: CompiledStage, rec: StageStatus, call: () => Promise<T>): Promise<T> {
+    for (let lost = 0; ; ) {
       try {
-        const result = await this.activity(spec)(call);
-        rec.attempts += result.attempt;
-        Object.assign(rec, { state: 'succeeded', outputs: result.outputs, log: result.log, endedAt: now() });
-        return;
+        return await call();
       } catch (err) {
-        if (!isWorkerLost(err) || lost >= MAX_WORKER_LOSSES) throw err;
-        // Heartbeats stopped: the worker died. Run the stage again on whichever worker is alive.
+        const gone = workerGone(err);
+        if (!gone || (gone === 'lost' && lost++ >= MAX_WORKER_LOSSES)) throw err;
         rec.attempts += 1;
-        rec.events.push({ at: now(), event: 'worker-lost', note: 'no heartbeat; rescheduled' });
+        rec.events.push(gone === 'lost'
+          ? { at: now(), event: 'worker-lost', note: 'no heartbeat; rescheduled' }
+          : { at: now(), event: 'worker-stopped', note: `the worker was shut down; waiting for a worker on queue ${spec.queue}` });
+        this.changed = true;
       }
     }
   }
@@ -257,7 +271,8 @@ class Interpreter {
    * queue until people have decided every item or its deadline acts.
    */
   private async runReview(spec: CompiledStage, rec: StageStatus, call: StageActivityInput): Promise<void> {
-    const opened = await (this.activity(spec) as unknown as (input: StageActivityInput) => Promise<OpenReviewResult>)(call);
+    const open = this.activity.bind(this) as unknown as (s: CompiledStage) => (input: StageActivityInput) => Promise<OpenReviewResult>;
+    const opened = await this.untilAWorkerFinishes(spec, rec, () => open(spec)(call));
     if ('decided' in opened) {
       rec.attempts += opened.decided.attempt;
       Object.assign(rec, { state: 'succeeded', outputs: opened.decided.outputs, endedAt: now() });

@@ -4,7 +4,6 @@
  *   worker picks the stage up and the run completes
  * - the dev server stopped and restarted on the same SQLite file mid-run: the run completes
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -16,32 +15,13 @@ import { freePort, startDevServer } from '../../cli/dev-server.js';
 import { submitPipeline } from '../../cli/submit.js';
 import { statusQuery, type RunStatus } from '../../workflows/messages.js';
 import { createWorkers } from '../../worker.js';
-import { isAlive, startHarness, workflowBundle, type Harness } from './harness.js';
+import { isAlive, startHarness, workflowBundle } from './harness.js';
+import { spawnWorker } from '../support/worker-process.js';
 
-const repo = path.resolve(import.meta.dirname, '../..');
 const cleanups: Array<() => Promise<unknown>> = [];
 afterAll(async () => {
   for (const c of cleanups.reverse()) await c().catch(() => undefined);
 });
-
-function spawnWorker(h: Harness, queue: string): Promise<ChildProcess> {
-  // One process (node --import tsx), so SIGKILL reaches the worker itself, not a wrapper.
-  const child = spawn(process.execPath, ['--import', 'tsx', 'worker.ts', '--queue', queue, '--no-workflows'], {
-    cwd: repo,
-    env: { ...process.env, TEMPORAL_ADDRESS: h.address, TWINFLOW_HOME: h.home.root },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  cleanups.push(async () => child.kill('SIGKILL'));
-  return new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      if (out.includes('twinflow worker on')) resolve(child);
-    });
-    child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-    child.once('exit', (code) => reject(new Error(`worker exited (${code}) before it was ready:\n${out}`)));
-  });
-}
 
 async function readPid(file: string): Promise<number> {
   for (let i = 0; i < 100; i++) {
@@ -57,7 +37,7 @@ describe('durability', () => {
     const h = await startHarness();
     cleanups.push(() => h.stop());
     const scratch = await fs.mkdtemp(path.join(os.tmpdir(), 'twinflow-crash-'));
-    const first = await spawnWorker(h, 'crashy');
+    const first = await spawnWorker({ address: h.address, home: h.home.root }, 'crashy', cleanups);
     const runId = await h.submit(`
 name: crash
 params: { dir: '${scratch}' }
@@ -79,7 +59,7 @@ stages:
     first.kill('SIGKILL');
     // The watchdog beside the stage sees its worker gone and kills the stage's process group.
     await expect.poll(() => isAlive(firstSleep), { timeout: 10_000 }).toBe(false);
-    await spawnWorker(h, 'crashy');
+    await spawnWorker({ address: h.address, home: h.home.root }, 'crashy', cleanups);
     const done = await h.result(runId);
     expect(done.state).toBe('succeeded');
     expect(done.stages.after!.outputs).toEqual({ ok: true });

@@ -1,0 +1,32 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+
+const repo = path.resolve(import.meta.dirname, '../..');
+
+/**
+ * `worker.ts` in a process of its own (node --import tsx, so a signal reaches the worker
+ * itself, not a wrapper), resolved once it polls. `cleanups` gets a kill for the end of the file.
+ */
+export function spawnWorker(env: { address: string; home: string }, queue: string, cleanups: Array<() => Promise<unknown>>): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'worker.ts', '--queue', queue, '--no-workflows'], {
+    cwd: repo,
+    env: { ...process.env, TEMPORAL_ADDRESS: env.address, TWINFLOW_HOME: env.home },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  cleanups.push(async () => child.kill('SIGKILL'));
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('twinflow worker on')) resolve(child);
+    });
+    child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+    child.once('exit', (code) => reject(new Error(`worker exited (${code}) before it was ready:\n${out}`)));
+  });
+}
+
+/** Resolves with the exit code once the process has exited. */
+export function exited(child: ChildProcess): Promise<number | null> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
+  return new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+}
