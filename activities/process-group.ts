@@ -1,7 +1,7 @@
-import { createInterface } from 'node:readline';
 import { ApplicationFailure } from '@temporalio/activity';
 import { execa } from 'execa';
 import type { StageFailureDetails } from './stage-io.js';
+import { readLines } from './data/lines.js';
 import { currentStageLock } from './stage-lock.js';
 import { ATTEMPT_ENV } from './process-groups.js';
 
@@ -63,8 +63,8 @@ export async function runInProcessGroup(cmd: GroupCommand): Promise<GroupExit> {
     stdin: 'ignore',
   });
   const closed = Promise.all([
-    readLines(child.stdout, (line) => cmd.onLine(line, 'stdout')),
-    readLines(child.stderr, (line) => cmd.onLine(line, 'stderr')),
+    readToolLines(child.stdout, (line) => cmd.onLine(line, 'stdout')),
+    readToolLines(child.stderr, (line) => cmd.onLine(line, 'stderr')),
   ]);
   const killGroup = () => killProcessGroup(child.pid);
   cmd.signal.addEventListener('abort', killGroup);
@@ -92,9 +92,13 @@ export function commandFailed(what: string, exit: GroupExit, details: StageFailu
   });
 }
 
-async function readLines(stream: NodeJS.ReadableStream | null, onLine: (line: string) => void): Promise<void> {
+/** A tool's line longer than this reaches the log as a note of its length (a line of a GB must not kill the worker). */
+const MAX_TOOL_LINE_BYTES = 1024 * 1024;
+
+async function readToolLines(stream: NodeJS.ReadableStream | null, onLine: (line: string) => void): Promise<void> {
   if (!stream) return;
-  for await (const line of createInterface({ input: stream, crlfDelay: Infinity })) onLine(line);
+  const lines = readLines(stream as AsyncIterable<Uint8Array>, { maxLineBytes: MAX_TOOL_LINE_BYTES, carriageReturnEndsLine: true });
+  for await (const l of lines) onLine(l.tooLong === undefined ? l.text : `[twinflow: a line of ${l.tooLong} bytes was left out of the log]`);
 }
 
 function killProcessGroup(pid: number | undefined): void {

@@ -111,4 +111,10 @@ describe('core/shell activity', () => {
     const miss = await lookup('bad');
     expect(miss.hit).toBeUndefined();
   });
+
+  it('survives a line of 600 MB on stdout: the log notes its length and the outputs line still counts', async () => {
+    const result = await exec(input('head -c 600000000 /dev/zero | tr "\\0" x; echo; echo \'{"ok": true}\''));
+    expect(result.outputs).toEqual({ ok: true });
+    expect(await fs.readFile(result.log!, 'utf8')).toContain('[twinflow: a line of 600000000 bytes was left out of the log]');
+  });
 });
