@@ -42,7 +42,10 @@ export interface ReviewDecideArgs {
   /** The run the reviewer thinks they are deciding for; a mismatch is refused. */
   runId: string;
   stage: string;
+  /** Plain text: a name with control characters is refused. */
   by: string;
+  /** `by` was typed on a review page nobody signed in to (local mode); the audit says so. @default false */
+  unauthenticated?: boolean;
   /** At most MAX_DECISIONS_PER_UPDATE; the whole batch is refused when one entry is invalid. */
   decisions: ReviewDecisionInput[];
 }
@@ -62,7 +65,7 @@ export interface ReviewClaimArgs {
   runId: string;
   stage: string;
   by: string;
-  /** How many items to hand out (1-200). */
+  /** How many items to hand out (1-200); 0 only hands `release` back. */
   count: number;
   /** Items this reviewer no longer holds (e.g. the page closed). */
   release?: string[];
@@ -77,6 +80,8 @@ export interface ReviewClaimResult {
   positions: number[];
   /** When the hold on these items lapses (ISO time). */
   leaseUntil: string;
+  /** Why fewer items came back than were asked for while others were free (the hold cap). */
+  limited?: string;
   progress: ReviewProgress;
 }
 
@@ -128,6 +133,8 @@ export interface AuditRecord {
   note?: string;
   /** Made by a rule (a policy, a deadline action), not a person. */
   automatic?: true;
+  /** `by` is a name typed on a page without sign-in (local mode): nothing checked who it was. */
+  unauthenticated?: true;
 }
 
 /** Where a review's audit is: flushed segments in the store, then records not yet flushed. */
@@ -138,6 +145,26 @@ export interface ReviewAuditSnapshot {
 
 /** Largest batch one update may carry (keeps each update's payload far below 2 MB). */
 export const MAX_DECISIONS_PER_UPDATE = 1000;
+
+/**
+ * Most items one person holds at once: a page or script that claims and walks away
+ * cannot take a whole queue from everyone else until the leases lapse.
+ */
+export const MAX_HELD_PER_REVIEWER = 50;
+
+// C0 controls, DEL and C1 controls: what a terminal acts on (ESC starts a sequence, BEL
+// rings, CR rewrites the line). Names and notes reach terminals through `twinflow status`.
+const CONTROLS = /[\u0000-\u001f\u007f-\u009f]/g;
+const CONTROLS_BUT_LINES = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g;
+
+/** `text` without control characters; `lines` keeps newlines and tabs (a CR or CRLF becomes a newline). */
+export function stripControls(text: string, keep: 'nothing' | 'lines' = 'nothing'): string {
+  return keep === 'lines' ? text.replace(/\r\n?/g, '\n').replace(CONTROLS_BUT_LINES, '') : text.replace(CONTROLS, '');
+}
+
+export function hasControls(text: string): boolean {
+  return stripControls(text) !== text;
+}
 
 /** The review workflow of a stage: one per (run, stage), reused by a retry after its deadline. */
 export function reviewWorkflowId(runId: string, stageId: string): string {

@@ -1,5 +1,9 @@
+import { ApplicationFailure } from '@temporalio/workflow';
 import {
+  hasControls,
   MAX_DECISIONS_PER_UPDATE,
+  MAX_HELD_PER_REVIEWER,
+  stripControls,
   type AuditRecord,
   type ReviewConfig,
   type ReviewDecideArgs,
@@ -75,8 +79,13 @@ export class ReviewQueue {
 
   checkReviewer(by: string): void {
     if (typeof by !== 'string' || !by.trim() || by.length > 100) throw new Error('a decision needs the reviewer\'s name in `by` (at most 100 characters)');
+    // Refused, not cleaned: a validator cannot change what the update records.
+    if (hasControls(by)) throw new Error(`the reviewer name ${JSON.stringify(by)} holds control characters; send the name as plain text`);
     const { assignees } = this.config;
-    if (assignees.length && !assignees.includes(by)) throw new Error(`${by} may not decide this review; assignees: ${assignees.join(', ')}`);
+    if (assignees.length && !assignees.includes(by)) {
+      // Typed, so the review page answers 403 without reading the message.
+      throw ApplicationFailure.create({ type: 'ReviewerNotAllowed', nonRetryable: true, message: `${by} may not decide this review; assignees: ${assignees.join(', ')}` });
+    }
     if (!this.reviewerIndex.has(by) && this.reviewers.length >= MAX_REVIEWERS) throw new Error('this review has too many reviewers');
   }
 
@@ -105,7 +114,12 @@ export class ReviewQueue {
         result.applied++;
         this.remember(r, item);
       }
-      records.push({ seq: ++this.seq, at, by: args.by, id: d.id, ...(d.undo ? { undo: true as const } : { choice: d.choice! }), ...(d.note ? { note: d.note } : {}) });
+      // Notes from any client reach terminals through exports and status: kept as plain text.
+      const note = d.note ? stripControls(d.note, 'lines') : undefined;
+      records.push({
+        seq: ++this.seq, at, by: args.by, id: d.id, ...(d.undo ? { undo: true as const } : { choice: d.choice! }),
+        ...(note ? { note } : {}), ...(args.unauthenticated === true ? { unauthenticated: true as const } : {}),
+      });
     }
     return { result, records };
   }
@@ -113,15 +127,20 @@ export class ReviewQueue {
   /**
    * Up to `count` items for `by`, in queue order: not yet decided by them, still short of
    * their quorum once other people's live holds are counted. They are held for `by` until
-   * `nowMs + leaseMinutes`.
+   * `nowMs + leaseMinutes`; no one holds more than MAX_HELD_PER_REVIEWER at once (items
+   * they hold already come back first in their turn, new ones only while there is room).
    */
-  claim(by: string, count: number, nowMs: number, release: string[] = []): { positions: number[]; until: number } {
+  claim(by: string, count: number, nowMs: number, release: string[] = []): { positions: number[]; until: number; limited?: string } {
     const r = this.reviewer(by);
     for (const id of release) {
       const item = this.ids.indexOf(id);
       if (item !== undefined) this.dropLease(item, r);
     }
     const until = nowMs + this.config.leaseMinutes * 60_000;
+    const mine = this.heldBy(r, nowMs);
+    let room = MAX_HELD_PER_REVIEWER - mine.size;
+    let mineLeft = mine.size;
+    let limited = false;
     while (this.cursor < this.total && this.count[this.cursor]! >= this.config.quorum) this.cursor++;
     const positions: number[] = [];
     for (let item = this.cursor; item < this.total && positions.length < count; item++) {
@@ -129,10 +148,30 @@ export class ReviewQueue {
       if (have >= this.config.quorum || this.slotOf(item, r) >= 0) continue;
       const held = (this.leases.get(item) ?? []).filter((l) => l.until > nowMs && l.r !== r);
       if (have + held.length >= this.config.quorum) continue;
+      if (mine.has(item)) mineLeft--;
+      else if (room > 0) room--;
+      else {
+        limited = true;
+        // Past the cap only items they already hold can come back; stop once none are left.
+        if (mineLeft === 0) break;
+        continue;
+      }
       this.leases.set(item, [...held, { r, until }]);
       positions.push(item);
     }
-    return { positions, until };
+    const reason = `you hold ${MAX_HELD_PER_REVIEWER} items, the most one person may hold at once; decide or release some to get more`;
+    return { positions, until, ...(limited ? { limited: reason } : {}) };
+  }
+
+  /** Items `r` holds a live lease on and may still decide; leases that lapsed are dropped on the way. */
+  private heldBy(r: number, nowMs: number): Set<number> {
+    const mine = new Set<number>();
+    for (const [item, held] of this.leases) {
+      const live = held.filter((l) => l.until > nowMs);
+      if (!live.length) this.leases.delete(item);
+      else if (live.some((l) => l.r === r) && this.count[item]! < this.config.quorum && this.slotOf(item, r) < 0) mine.add(item);
+    }
+    return mine;
   }
 
   /** A reviewer's latest decisions (queue positions), oldest first, with their current choice. */

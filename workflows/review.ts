@@ -225,16 +225,18 @@ class Review {
     }, { validator: (args) => { this.checkTarget(args); this.queue.check(args); } });
 
     setHandler(reviewClaimUpdate, (args: ReviewClaimArgs) => {
-      const { positions, until } = this.queue.claim(args.by, args.count, Date.now(), args.release);
+      const { positions, until, limited } = this.queue.claim(args.by, args.count, Date.now(), args.release);
       this.updates++;
       this.changed = true;
-      return { positions, leaseUntil: new Date(until).toISOString(), progress: this.progress() };
+      return { positions, leaseUntil: new Date(until).toISOString(), ...(limited ? { limited } : {}), progress: this.progress() };
     }, {
       validator: (args) => {
         this.checkTarget(args);
         this.queue.checkReviewer(args.by);
-        if (!Number.isInteger(args.count) || args.count < 1 || args.count > 200) throw new Error('claim between 1 and 200 items at a time');
         if (args.release !== undefined && (!Array.isArray(args.release) || args.release.length > 200)) throw new Error('release at most 200 items at a time');
+        // A page that closes hands its items back with count 0: it wants none in exchange.
+        const least = args.release?.length ? 0 : 1;
+        if (!Number.isInteger(args.count) || args.count < least || args.count > 200) throw new Error('claim between 1 and 200 items at a time (0 only to release items)');
       },
     });
 

@@ -12,6 +12,8 @@ export interface Vote {
   choice: string;
   at: string;
   note?: string;
+  /** `by` was typed on a page without sign-in. */
+  unauthenticated?: true;
 }
 
 /** The live votes of each item after replaying the audit: a later vote by the same person replaces theirs; undo removes it. */
@@ -19,7 +21,9 @@ export function replayVotes(records: Iterable<AuditRecord>): Map<string, Vote[]>
   const votes = new Map<string, Vote[]>();
   for (const r of records) {
     const list = (votes.get(r.id) ?? []).filter((v) => v.by !== r.by);
-    if (!r.undo && r.choice !== undefined) list.push({ by: r.by, choice: r.choice, at: r.at, ...(r.note ? { note: r.note } : {}) });
+    if (!r.undo && r.choice !== undefined) {
+      list.push({ by: r.by, choice: r.choice, at: r.at, ...(r.note ? { note: r.note } : {}), ...(r.unauthenticated ? { unauthenticated: true as const } : {}) });
+    }
     if (list.length) votes.set(r.id, list);
     else votes.delete(r.id);
   }
@@ -72,6 +76,7 @@ export function finalDecisions(ids: Iterable<string>, votes: Map<string, Vote[]>
     decisions.push({
       id, choice, by: list.map((v) => v.by).join(', '), at: last.at, automatic: false,
       ...(notes.length ? { note: notes.join(' | ') } : {}),
+      ...(list.some((v) => v.unauthenticated) ? { unauthenticated: true as const } : {}),
       ...(opts.quorum > 1 ? { votes: list, agreement: round(share), ...(tie ? { tie: true } : {}) } : {}),
     });
     counts.people!++;

@@ -47,8 +47,10 @@ export interface Decision {
   /** True for decisions made by a policy rather than a person. */
   automatic: boolean;
   note?: string;
+  /** Someone who decided it typed their name on a page without sign-in: nothing checked who they were. */
+  unauthenticated?: true;
   /** With a quorum above 1: every vote, and the share that chose `choice`. */
-  votes?: Array<{ by: string; choice: string; at: string; note?: string }>;
+  votes?: Array<{ by: string; choice: string; at: string; note?: string; unauthenticated?: true }>;
   agreement?: number;
   /** The votes tied; `choice` is the tied choice listed first. */
   tie?: boolean;

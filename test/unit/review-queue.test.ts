@@ -1,14 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { ReviewQueue } from '../../workflows/review-queue.js';
 import { encodeHashes, hashIndex, idHash } from '../../workflows/review-ids.js';
-import type { ReviewConfig } from '../../workflows/review-messages.js';
+import { MAX_HELD_PER_REVIEWER, stripControls, type ReviewConfig } from '../../workflows/review-messages.js';
 import { finalDecisions, replayVotes } from '../../activities/review/audit.js';
 
 const config = (over: Partial<ReviewConfig> = {}): ReviewConfig => ({ choices: ['accept', 'reject'], quorum: 1, onDeadline: 'fail', assignees: [], leaseMinutes: 10, ...over });
 const ids = (n: number) => Array.from({ length: n }, (_, i) => `dup:B0${i}|B1${i}`);
 const queue = (n: number, over?: Partial<ReviewConfig>) => new ReviewQueue(hashIndex(encodeHashes(ids(n))), config(over));
-const decide = (q: ReviewQueue, by: string, decisions: Array<{ id: string; choice?: string; undo?: boolean }>) => {
-  const args = { runId: 'r', stage: 's', by, decisions };
+const decide = (q: ReviewQueue, by: string, decisions: Array<{ id: string; choice?: string; undo?: boolean; note?: string }>, unauthenticated?: boolean) => {
+  const args = { runId: 'r', stage: 's', by, decisions, ...(unauthenticated ? { unauthenticated } : {}) };
   q.check(args);
   return q.apply(args, '2026-11-29T00:00:00.000Z');
 };
@@ -33,8 +33,54 @@ describe('ReviewQueue', () => {
     expect(q.votes).toBe(0);
   });
 
-  it('refuses people who are not assignees', () => {
-    expect(() => queue(1, { assignees: ['ann'] }).checkReviewer('bob')).toThrow(/bob may not decide this review; assignees: ann/);
+  it('refuses people who are not assignees, with a failure type the page answers 403 for', () => {
+    const refusal = (() => {
+      try {
+        queue(1, { assignees: ['ann'] }).checkReviewer('bob');
+      } catch (err) {
+        return err as { type?: string; message: string };
+      }
+    })();
+    expect(refusal).toMatchObject({ type: 'ReviewerNotAllowed', message: 'bob may not decide this review; assignees: ann' });
+  });
+
+  it('refuses reviewer names with control characters, and keeps notes as plain text with their lines', () => {
+    const q = queue(1);
+    for (const by of ['ann\u001b[2J', 'ann\u0007', 'ann\r', 'ann\u009b31m', 'a\u0000nn']) {
+      expect(() => q.checkReviewer(by), JSON.stringify(by)).toThrow(/holds control characters; send the name as plain text/);
+    }
+    const { records } = decide(q, 'ann', [{ id: ids(1)[0]!, choice: 'accept', note: 'same\u001b]0;owned\u0007 logo\r\nsame\tshape\u009b' }]);
+    expect(records[0]!.note).toBe('same]0;owned logo\nsame\tshape');
+    expect(stripControls('a\u001bb\nc\td\u007f')).toBe('abcd');
+  });
+
+  it('marks decisions whose name nobody checked as unauthenticated in the audit, and the final decision with them', () => {
+    const q = queue(2, { quorum: 2 });
+    const [a] = ids(2) as [string, string];
+    const records = [...decide(q, 'ann', [{ id: a, choice: 'accept' }], true).records, ...decide(q, 'bob', [{ id: a, choice: 'accept' }]).records];
+    expect(records.map((r) => [r.by, r.unauthenticated])).toEqual([['ann', true], ['bob', undefined]]);
+    const [decision] = finalDecisions([a], replayVotes(records), { choices: ['accept', 'reject'], quorum: 2 }).decisions;
+    expect(decision).toMatchObject({ unauthenticated: true, votes: [{ by: 'ann', unauthenticated: true }, { by: 'bob' }] });
+  });
+
+  it('lets one person hold at most MAX_HELD_PER_REVIEWER items at once, saying why a claim came back short', () => {
+    const q = queue(80);
+    const ann = q.claim('ann', 200, 0);
+    expect(ann.positions).toEqual([...Array(MAX_HELD_PER_REVIEWER).keys()]);
+    expect(ann.limited).toMatch(/you hold 50 items, the most one person may hold at once; decide or release some/);
+    expect(q.claim('ann', 10, 1000)).toMatchObject({ positions: [...Array(10).keys()] });
+    expect(q.claim('ann', 200, 2000).positions).toHaveLength(MAX_HELD_PER_REVIEWER);
+    expect(q.claim('bob', 20, 3000)).toEqual({ positions: [...Array(20).keys()].map((i) => i + 50), until: 3000 + 600_000 });
+    decide(q, 'ann', ids(80).slice(0, 5).map((id) => ({ id, choice: 'accept' })));
+    expect(q.claim('ann', 200, 4000).positions).toEqual([...Array(45).keys()].map((i) => i + 5).concat([70, 71, 72, 73, 74]));
+  });
+
+  it('hands items back at once on release, taking none in exchange when the count is 0', () => {
+    const q = queue(4);
+    expect(q.claim('ann', 4, 0).positions).toEqual([0, 1, 2, 3]);
+    expect(q.claim('bob', 4, 0).positions).toEqual([]);
+    expect(q.claim('ann', 0, 1000, ids(4).slice(0, 3)).positions).toEqual([]);
+    expect(q.claim('bob', 4, 1000).positions).toEqual([0, 1, 2]);
   });
 
   it('counts a repeated decision once, replaces a changed one, and reopens an item on undo', () => {
