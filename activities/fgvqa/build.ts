@@ -8,10 +8,11 @@ import type { HomeLayout } from '../home.js';
 import { parseInputs } from '../inputs.js';
 import type { StageActivityInput, StageActivityResult } from '../stage-io.js';
 import { startHeartbeat } from '../similarity/heartbeat.js';
-import { nearestIdentities } from './neighbours.js';
+import { drawChecked, nearestChecked } from './checked-draw.js';
+import { ImageChecker } from './image-check.js';
 import { multiQuestion, pairQuestion } from './prompts.js';
 import { readPublished, type PublishedQuery } from './published.js';
-import { makeQueries, TooFewError } from './queries.js';
+import { TooFewError } from './queries.js';
 import type { SourceContext } from './source-files.js';
 import { SOURCES, SourceError } from './sources.js';
 
@@ -22,7 +23,9 @@ type QueryRow = Omit<PublishedQuery, 'extra'> & { identities?: string[]; extra?:
 
 /**
  * `fgvqa/build`: a source dataset read in its own layout and turned into balanced queries,
- * or published FGVQA files taken as they are (`source: fgvqa`).
+ * or published FGVQA files taken as they are (`source: fgvqa`). Every image a query shows
+ * was checked (inside the dataset folder, a readable image file) and is named by its copy
+ * in the artifact store, so the queries' digest covers the images' bytes.
  */
 export function createBuildFgvqa(deps: { store: ArtifactStore; home: HomeLayout }) {
   return async function buildFgvqa(input: StageActivityInput): Promise<StageActivityResult> {
@@ -38,6 +41,7 @@ export function createBuildFgvqa(deps: { store: ArtifactStore; home: HomeLayout 
     const stopBeating = startHeartbeat(ctx, progress);
     const source: SourceContext = {
       store: deps.store,
+      checker: await ImageChecker.open(deps.store, path.resolve(opts.root)),
       skip: (where, why) => {
         skipped++;
         if (problems.length < PROBLEM_LINES) problems.push(`${where}: ${why}`);
@@ -49,7 +53,8 @@ export function createBuildFgvqa(deps: { store: ArtifactStore; home: HomeLayout 
     try {
       rows = opts.source === 'fgvqa' ? await readPublished(path.resolve(opts.root), source, opts.subsets) : await generated();
     } catch (err) {
-      if (err instanceof SourceError || err instanceof TooFewError) return fail(err.message);
+      if (err instanceof SourceError) return fail(err.message);
+      if (err instanceof TooFewError) return fail(`${err.message}${skipped ? ` (after leaving out ${skipped} image(s): ${problems.slice(0, 3).join('; ')})` : ''}`);
       throw err;
     } finally {
       stopBeating();
@@ -58,17 +63,16 @@ export function createBuildFgvqa(deps: { store: ArtifactStore; home: HomeLayout 
 
     async function generated(): Promise<QueryRow[]> {
       const info = SOURCES[opts.source]!;
-      const groups = await info.read(path.resolve(opts.root), source);
-      counts.identities = groups.length;
-      counts.images = groups.reduce((n, g) => n + g.images.length, 0);
-      const neighbours = opts.negatives === 'nearest'
-        ? await nearestIdentities(groups, {
-          model: opts.model, k: opts.nearest, signal: ctx.cancellationSignal,
-          onProgress: (done, total, unit) => Object.assign(progress, { done, total, unit }),
-        })
-        : undefined;
+      let groups = await info.read(path.resolve(opts.root), source);
+      let neighbours: Map<string, string[]> | undefined;
+      if (opts.negatives === 'nearest') {
+        ({ neighbours, identities: groups } = await nearestChecked(groups, { model: opts.model, k: opts.nearest, signal: ctx.cancellationSignal }, source, progress));
+      }
+      const drawn = await drawChecked(groups, { ...opts, neighbours }, source, progress);
+      counts.identities = drawn.identities.length;
+      counts.images = drawn.identities.reduce((n, g) => n + g.images.length, 0);
       const numbers = { pair: 0, multi: 0 };
-      return makeQueries(groups, { ...opts, neighbours }).map((q) => ({
+      return drawn.queries.map((q) => ({
         id: `${opts.source}-${q.type}-${String(++numbers[q.type]).padStart(5, '0')}`,
         source: opts.source, type: q.type, images: q.images,
         question: q.type === 'pair' ? pairQuestion(info.domain) : multiQuestion(info.domain),

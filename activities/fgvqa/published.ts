@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { readJsonl } from '../data/jsonl.js';
 import { readParquetBatches } from '../data/parquet-read.js';
-import { datasetFiles, exists, requireColumns, SourceError, type SourceContext } from './source-files.js';
+import { datasetFiles, listed, requireColumns, SourceError, type SourceContext } from './source-files.js';
 import { SOURCES } from './sources.js';
 import { storeImage } from './sources-packed.js';
 
@@ -9,7 +9,8 @@ import { storeImage } from './sources-packed.js';
  * Published FGVQA files (the benchmark as released: `dataset_source`, `question`, `answer`,
  * `question_type`, `images`, `extra`), read as queries with their `question` as is. Parquet
  * in the Hugging Face layout (`data/test-*.parquet`, images as `{bytes, path}`), or JSONL
- * rows such as fgvqa/build's `published` output (images as paths).
+ * rows such as fgvqa/build's `published` output (images as paths). A row with an image
+ * left out (outside the dataset folder, missing, not an image) is left out whole.
  */
 
 /** `dataset_source` values of the published rows, and our source names (from each source's `published`). */
@@ -74,7 +75,7 @@ export async function readPublished(root: string, ctx: SourceContext, keep: read
 }
 
 async function* jsonlRows(file: string): AsyncGenerator<{ row: PublishedRow; where: string }> {
-  for await (const { value, line } of readJsonl<PublishedRow>(file, (p) => { throw new SourceError(`${file}:${p.line}: not valid JSON`); })) {
+  for await (const { value, line } of readJsonl<PublishedRow>(file, (p) => { throw new SourceError(`${file}:${p.line}: ${p.kind === 'json' ? 'not valid JSON' : p.message}`); })) {
     yield { row: value, where: `${file}:${line}` };
   }
 }
@@ -94,20 +95,28 @@ async function* parquetRows(file: string): AsyncGenerator<{ row: PublishedRow; w
   }
 }
 
-/** An image of a published row: a path (relative to the file), `{path}`, or `{bytes}` (stored). */
+/**
+ * An image of a published row: a path (relative to the file), `{path}`, or `{bytes}`
+ * (stored). A path must stay inside the dataset folder (or name an image already in the
+ * artifact store, as our own published rows do) and be an image file; it is copied into
+ * the store, so the query names its content.
+ */
 async function imagePath(ctx: SourceContext, image: unknown, base: string, where: string): Promise<string | undefined> {
-  if (typeof image === 'string') return resolveFile(ctx, path.resolve(base, image), where);
+  if (typeof image === 'string') return hostImage(ctx, base, image, where);
   if (image instanceof Uint8Array) return storeImage(ctx, Buffer.from(image), where);
   const o = image as { bytes?: unknown; path?: unknown } | null;
   if (o?.bytes instanceof Uint8Array && o.bytes.length) return storeImage(ctx, Buffer.from(o.bytes), where);
   if (typeof o?.bytes === 'string' && o.bytes) return storeImage(ctx, Buffer.from(o.bytes, 'base64'), where);
-  if (typeof o?.path === 'string' && o.path) return resolveFile(ctx, path.resolve(base, o.path), where);
+  if (typeof o?.path === 'string' && o.path) return hostImage(ctx, base, o.path, where);
   throw new SourceError(`${where}: expected a path, {bytes} or {path}`);
 }
 
-async function resolveFile(ctx: SourceContext, file: string, where: string): Promise<string | undefined> {
-  if (await exists(file)) return file;
-  return void ctx.skip(where, `${file} is missing`);
+async function hostImage(ctx: SourceContext, base: string, rel: string, where: string): Promise<string | undefined> {
+  const file = listed(ctx, base, rel, where);
+  if (!file) return undefined;
+  const checked = await ctx.checker.copy(file);
+  if (checked.why !== undefined) return void ctx.skip(where, checked.why);
+  return checked.file;
 }
 
 function parseExtra(extra: unknown, where: string): Record<string, unknown> {

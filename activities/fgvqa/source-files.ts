@@ -1,9 +1,9 @@
-import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import type { ArtifactStore } from '../artifact-store.js';
+import { defaultMaxLineBytes, readLines } from '../data/lines.js';
 import { parquetColumns } from '../data/parquet-read.js';
+import type { ImageChecker } from './image-check.js';
 import type { Domain } from './prompts.js';
 import type { Identity } from './queries.js';
 
@@ -14,7 +14,9 @@ export class SourceError extends Error {}
 /** What a reader may use besides the dataset: images packed in shards or Parquet go to the store. */
 export interface SourceContext {
   store: ArtifactStore;
-  /** An image left out (unreadable, not an image), with where it was and why; reading goes on. */
+  /** Where paths the dataset names may lead, and the check an image passes before a query shows it. */
+  checker: ImageChecker;
+  /** An image left out (outside the dataset, missing, unreadable, not an image), with where it was and why; reading goes on. */
   skip(where: string, why: string): void;
   /** Called for each image taken out of a shard or a Parquet file, for progress. */
   stored?(): void;
@@ -53,13 +55,26 @@ export async function requireColumns(file: string, required: readonly string[], 
   return columns;
 }
 
+/** The non-blank lines of a text file (a BOM dropped); a line past the cap is an error with its number. */
 export async function* lines(file: string): AsyncGenerator<{ text: string; line: number }> {
   if (!(await exists(file))) throw new SourceError(`${file} is missing`);
-  let line = 0;
-  for await (const text of createInterface({ input: createReadStream(file), crlfDelay: Infinity })) {
-    line++;
-    if (text.trim()) yield { text, line };
+  for await (const item of readLines(file)) {
+    if (item.tooLong !== undefined) {
+      throw new SourceError(`${file}:${item.line}: the line is ${item.tooLong} bytes, longer than the ${defaultMaxLineBytes()}-byte limit (TWINFLOW_MAX_LINE_BYTES); is this the dataset's own file?`);
+    }
+    if (item.text.trim()) yield { text: item.text, line: item.line };
   }
+}
+
+/**
+ * A path the dataset names (`rel`, against the folder `base`), or undefined when it leaves
+ * the dataset folder (skipped, with where and why). Links are followed later, when the
+ * image is checked: resolving every listed file up front would take hours on GLDv2.
+ */
+export function listed(ctx: SourceContext, base: string, rel: string, where: string): string | undefined {
+  const placed = ctx.checker.place(base, rel);
+  if (placed.why !== undefined) return void ctx.skip(where, placed.why);
+  return placed.file;
 }
 
 export function group(pairs: Iterable<[identity: string, image: string]>): Identity[] {

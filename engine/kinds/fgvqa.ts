@@ -14,7 +14,9 @@ export const buildInputs = z.strictObject({
     'Which dataset `root` holds, in its own layout: cub (CUB-200-2011 index files), landmarks (GLDv2 train.csv + train/), ' +
     'met (MET mini_MET_database.json + MET/), ilias (ILIAS core_db webdataset shards), inquire (INQUIRE-Rerank validation Parquet), ' +
     'twin-eval (a twin/assemble dataset folder), or fgvqa (published FGVQA files, Parquet or JSONL, taken as they are with their question text).'),
-  root: z.string().min(1).describe('The dataset folder (or file, for inquire and fgvqa) on the worker host.'),
+  root: z.string().min(1).describe(
+    'The dataset folder (or file, for inquire and fgvqa) on the worker host. Image paths the dataset lists must stay inside its folder, ' +
+    'also with symbolic links followed; those that do not are left out.'),
   pairs: z.number().int().min(0).multipleOf(2).default(1000).describe('Pair queries, half yes and half no (not for fgvqa). @default 1000'),
   multi: z.number().int().min(0).multipleOf(4).default(1000).describe('Multi queries (a reference and three candidates), a quarter for each answer 0-3 (not for fgvqa). @default 1000'),
   seed: z.number().int().default(0).describe('Seeds the draw. @default 0'),
@@ -26,16 +28,23 @@ export const buildInputs = z.strictObject({
 });
 
 export const buildOutputs = z.strictObject({
-  queries: artifactRefSchema.describe('JSONL: {"id", "source", "type": "pair"|"multi", "images", "question", "answer", "identities"} (fgvqa: "extra" instead of "identities").'),
+  queries: artifactRefSchema.describe(
+    'JSONL: {"id", "source", "type": "pair"|"multi", "images", "question", "answer", "identities"} (fgvqa: "extra" instead of "identities"). ' +
+    '"images" are paths in the artifact store (copies named by content), so the queries change when an image does.'),
   published: artifactRefSchema.describe('The same queries in the published FGVQA row shape: dataset_source, question, answer, question_type, images, extra.'),
-  counts: z.record(z.string(), z.number()).describe('identities, images, skipped (images left out), pairs, multi, and each answer.'),
-  problems: z.array(z.string()).describe('Images left out and why (where they were), at most 20 lines.'),
+  counts: z.record(z.string(), z.number()).describe('identities and images (after bad images were left out), skipped (images left out), pairs, multi, and each answer.'),
+  problems: z.array(z.string()).describe(
+    'Images left out, each with where (file:line, or the identity a drawn image was filed under) and why: outside the dataset folder, ' +
+    'missing, not a regular file, unreadable, not a JPEG/PNG/WebP/GIF image, undecodable for nearest negatives, or the same bytes as another. At most 20 lines.'),
 });
 
 export const buildKind: StageKind = {
   uses: 'fgvqa/build',
-  version: '2',
-  description: 'FGVQA queries from a source dataset in its own layout: pairs half yes / half no, multi queries a quarter per answer 0-3, seeded, no repeats.',
+  // 3: queries name store copies of checked images; paths out of the dataset folder are refused.
+  version: '3',
+  description:
+    'FGVQA queries from a source dataset in its own layout: pairs half yes / half no, multi queries a quarter per answer 0-3, seeded, no repeats. ' +
+    'Every image a query uses is checked (inside the dataset folder, a readable JPEG/PNG/WebP/GIF file) and copied into the artifact store.',
   with: buildInputs,
   outputs: buildOutputs,
   defaultQueue: 'cpu',

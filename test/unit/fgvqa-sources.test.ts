@@ -17,14 +17,16 @@ import { ArtifactStore } from '../../activities/artifact-store.js';
 import type { ArtifactRef } from '../../engine/types.js';
 import { failure, jsonlRows } from '../support/activity-results.js';
 import { activitiesInTempHome, runStage } from '../support/activity-env.js';
-import { imageStruct, writeIliasDataset, writeInquireDataset, writeMetDataset, writeTarShard } from '../support/fgvqa-datasets.js';
+import { colourOf, imageStruct, writeIliasDataset, writeInquireDataset, writeMetDataset, writeTarShard } from '../support/fgvqa-datasets.js';
 import { checkQueries, jpeg, writeParquetFile, type Row } from '../support/fgvqa-fixtures.js';
+import { digestsUnder, sha256Of, storedDigest } from '../support/fgvqa-stored.js';
 
 const env = activitiesInTempHome('fgvqa-sources');
 const build = (w: Record<string, unknown>) => runStage(env.acts.buildFgvqa, 'fgvqa/build', w);
 type Out = { queries: ArtifactRef; published: ArtifactRef; counts: Record<string, number>; problems: string[] };
 const outputs = async (w: Record<string, unknown>) => (await build(w)).outputs as unknown as Out;
-const rowsOf = (ref: ArtifactRef) => jsonlRows<Row & { extra?: Record<string, unknown> }>(new ArtifactStore(env.home.artifactsDir), ref);
+const store = () => new ArtifactStore(env.home.artifactsDir);
+const rowsOf = (ref: ArtifactRef) => jsonlRows<Row & { extra?: Record<string, unknown> }>(store(), ref);
 
 describe('fgvqa/build sources', () => {
   it('reads MET from mini_MET_database.json, with images under images/ as the dataset loaders read them', async () => {
@@ -34,7 +36,8 @@ describe('fgvqa/build sources', () => {
     const rows = await rowsOf(out.queries);
     checkQueries(rows, 16, 16);
     expect(out.counts).toMatchObject({ identities: 6, images: 30 });
-    expect(rows.every((r) => r.images.every((img) => img.startsWith(path.join(root, 'images', 'MET'))))).toBe(true);
+    const files = await digestsUnder(path.join(root, 'images', 'MET'));
+    expect(rows.every((r) => r.images.every((img) => files.has(storedDigest(store(), img))))).toBe(true);
     expect(new Set(rows.flatMap((r) => r.identities))).toEqual(new Set(['1000', '1001', '1002', '1003', '1004', '1005']));
     expect(rows[0]!.question).toMatch(/same work of art/);
     expect((await rowsOf(out.published))[0]).toMatchObject({ dataset_source: 'fgvqa_met' });
@@ -122,17 +125,38 @@ describe('fgvqa/build sources', () => {
     const original = await rowsOf(built.queries);
     expect(back.map((r) => [r.id, r.source, r.type, r.question, r.answer, r.images])).toEqual(original.map((r) => [r.id, r.source, r.type, r.question, r.answer, r.images]));
 
-    await fs.rm(path.join(met, 'images', 'MET', '1000'), { recursive: true });
-    const partial = await outputs({ source: 'fgvqa', root: jsonl });
-    expect(partial.counts.skipped).toBeGreaterThan(0);
-    expect(partial.problems[0]).toMatch(/published\.jsonl:\d+: image \d: .*MET\/1000\/\d\.jpg is missing/);
-    const kept = await rowsOf(partial.queries);
-    expect(kept.length).toBeGreaterThan(0);
-    expect(kept.some((r) => (r.extra?.identities as string[]).includes('1000'))).toBe(false);
     await fs.writeFile(jsonl, `${JSON.stringify({ dataset_source: 'fgvqa_cub', question: 'q', answer: 'maybe', question_type: 'pairwise', images: ['a', 'b'] })}\n`);
     expect((await failure(build({ source: 'fgvqa', root: jsonl }))).message).toMatch(/published\.jsonl:1: answer "maybe" is not a yes\/no answer/);
     await fs.writeFile(jsonl, `${JSON.stringify({ dataset_source: 'fgvqa_cars', question: 'q', answer: 'yes', question_type: 'pairwise', images: [] })}\n`);
     expect((await failure(build({ source: 'fgvqa', root: jsonl }))).message).toMatch(/published\.jsonl:1: unknown dataset_source "fgvqa_cars"/);
+  });
+
+  it('leaves out a published row whose image path leaves the folder, is missing or is not an image, saying which and why', async () => {
+    const root = path.join(env.home.root, 'published-paths');
+    await fs.mkdir(path.join(root, 'images'), { recursive: true });
+    const names = ['a', 'b', 'c'];
+    for (const [i, n] of names.entries()) await fs.writeFile(path.join(root, 'images', `${n}.jpg`), await jpeg(...colourOf(i, 0), 32));
+    await fs.writeFile(path.join(root, 'images', 'text.jpg'), 'not an image');
+    await fs.writeFile(path.join(env.home.root, 'outside.jpg'), await jpeg(...colourOf(5, 0), 32));
+    await fs.symlink(path.join(env.home.root, 'outside.jpg'), path.join(root, 'images', 'link.jpg'));
+    const row = (second: unknown) => JSON.stringify({ dataset_source: 'fgvqa_cub', question: 'Same bird?', answer: 'no', question_type: 'pairwise', images: ['images/a.jpg', second] });
+    const file = path.join(root, 'rows.jsonl');
+    await fs.writeFile(file, ['images/b.jpg', '../outside.jpg', 'images/link.jpg', 'images/gone.jpg', 'images/text.jpg', { path: 'images/c.jpg' }].map(row).join('\n'));
+    await fs.appendFile(file, `\n${JSON.stringify({ dataset_source: 'fgvqa_cub', question: 'Same bird?', answer: 'yes', question_type: 'pairwise', images: ['images/c.jpg', { path: 'images/c.jpg' }] })}\n`);
+    const out = await outputs({ source: 'fgvqa', root: file });
+    const kept = await rowsOf(out.queries);
+    expect(kept.map((r) => r.images.map((img) => storedDigest(store(), img)))).toEqual([
+      [await sha256Of(path.join(root, 'images', 'a.jpg')), await sha256Of(path.join(root, 'images', 'b.jpg'))],
+      [await sha256Of(path.join(root, 'images', 'a.jpg')), await sha256Of(path.join(root, 'images', 'c.jpg'))],
+      [await sha256Of(path.join(root, 'images', 'c.jpg')), await sha256Of(path.join(root, 'images', 'c.jpg'))],
+    ]);
+    expect(out.problems).toEqual([
+      `${file}:2: image 1: ../outside.jpg is outside the dataset folder ${root}`,
+      `${file}:3: image 1: ${root}/images/link.jpg leads to ${env.home.root}/outside.jpg, outside the dataset folder ${root}`,
+      `${file}:4: image 1: ${root}/images/gone.jpg is missing`,
+      `${file}:5: image 1: ${root}/images/text.jpg is not a JPEG, PNG, WebP or GIF image`,
+    ]);
+    expect(out.counts).toMatchObject({ skipped: 4, pairs: 3 });
   });
 
   it('draws "no" images from the nearest identities by embedding when negatives is nearest', async () => {
