@@ -5,3 +5,15 @@ export class CliError extends Error {
     this.name = 'CliError';
   }
 }
+
+/**
+ * An error's message with the messages of its causes. Temporal's client errors say what
+ * failed ("Failed to start Workflow") and keep why in `cause` (the server's gRPC error).
+ */
+export function causeText(err: unknown): string {
+  const parts: string[] = [];
+  for (let e: unknown = err, depth = 0; e && depth < 8; e = (e as { cause?: unknown }).cause, depth++) {
+    parts.push(e instanceof Error ? e.message : String(e));
+  }
+  return parts.join(': ');
+}

@@ -4,7 +4,7 @@ import type { Progress, RunState } from '../engine/types.js';
 import { statusQuery, type RunStatus, type StageStatus } from '../workflows/messages.js';
 import { reviewProgressQuery } from '../workflows/review-messages.js';
 import type { StageHeartbeat } from '../activities/stage-io.js';
-import { CliError } from './errors.js';
+import { causeText, CliError } from './errors.js';
 import { runHandle, type Session } from './client.js';
 
 export interface StageView extends StageStatus {
@@ -59,8 +59,7 @@ async function queryStatus(session: Session, runId: string, query: () => Promise
   try {
     return await session.client.connection.withDeadline(Date.now() + QUERY_DEADLINE_MS, query);
   } catch (err) {
-    const message = (err as Error).message ?? String(err);
-    if (/deadline|timeout|no poller|not.*poll/i.test(message)) {
+    if (/deadline|timeout|no poller|not.*poll/i.test(causeText(err))) {
       throw new CliError(
         `run ${runId} did not answer its status query: no worker is serving the twinflow queue`,
         'start one with `npx twinflow dev` (embedded) or `npx tsx worker.ts`',

@@ -1,9 +1,11 @@
 import { randomBytes } from 'node:crypto';
+import proto from '@temporalio/proto';
 import type { CompiledPipeline } from '../engine/types.js';
-import { CONTROL_QUEUE, INTERPRETER_WORKFLOW, type RunOptions } from '../workflows/messages.js';
+import { CONTROL_QUEUE, INTERPRETER_WORKFLOW, SEARCH_ATTRIBUTES, type RunOptions } from '../workflows/messages.js';
 import { pipelineKey, stateKey } from '../workflows/search-attributes.js';
 import type { pipelineWorkflow } from '../workflows/pipeline.js';
 import type { Session } from './client.js';
+import { causeText } from './errors.js';
 
 /** A readable, unique run id: `pipeline-YYYYMMDD-HHMMSS-xxxx`. */
 export function newRunId(pipeline: string, now = new Date()): string {
@@ -11,16 +13,18 @@ export function newRunId(pipeline: string, now = new Date()): string {
   return `${pipeline}-${stamp}-${randomBytes(2).toString('hex')}`;
 }
 
+export interface SubmitOptions extends Omit<RunOptions, 'searchAttributes'> {
+  runId?: string;
+  /** Told what was done about the cluster on the way (search attributes registered, or not). */
+  onNote?: (text: string) => void;
+}
+
 /**
  * Starts the interpreter for a compiled pipeline. The pipeline travels as the workflow's
  * input, pinned for the run's life: editing the file later never changes a running run.
  */
-export async function submitPipeline(
-  session: Session,
-  pipeline: CompiledPipeline,
-  options: Omit<RunOptions, 'searchAttributes'> & { runId?: string } = {},
-): Promise<string> {
-  const { runId = newRunId(pipeline.name), ...runOptions } = options;
+export async function submitPipeline(session: Session, pipeline: CompiledPipeline, options: SubmitOptions = {}): Promise<string> {
+  const { runId = newRunId(pipeline.name), onNote, ...runOptions } = options;
   const start = (searchAttributes: boolean) =>
     session.client.workflow.start<typeof pipelineWorkflow>(INTERPRETER_WORKFLOW, {
       workflowId: runId,
@@ -33,10 +37,44 @@ export async function submitPipeline(
     });
   try {
     await start(true);
+    return runId;
   } catch (err) {
-    // A cluster without twinflow's search attributes still runs pipelines; the UI just lists fewer columns.
-    if (!/search attribute/i.test((err as Error).message)) throw err;
-    await start(false);
+    if (!/search attribute/i.test(causeText(err))) throw err;
   }
+  // A stock server or cluster lacks twinflow's search attributes: register them and go on.
+  if (await registerSearchAttributes(session)) {
+    for (let i = 0; i < 20; i++) {
+      try {
+        await start(true);
+        onNote?.(`registered twinflow's search attributes (${Object.values(SEARCH_ATTRIBUTES).join(', ')}) in namespace ${session.client.options.namespace}`);
+        return runId;
+      } catch (err) {
+        // The server's search attribute cache catches up within seconds.
+        if (!/search attribute/i.test(causeText(err))) throw err;
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
+  }
+  onNote?.(
+    `twinflow's search attributes are not registered in namespace ${session.client.options.namespace}, and registering them was refused; ` +
+    'the run goes on, but `twinflow list` and the Web UI cannot show its state. An operator can add them with: ' +
+    Object.values(SEARCH_ATTRIBUTES).map((name) => `temporal operator search-attribute create --namespace ${session.client.options.namespace} --name ${name} --type Keyword`).join('; '),
+  );
+  await start(false);
   return runId;
+}
+
+/** Adds twinflow's search attributes through the operator service; false when the cluster refuses. */
+async function registerSearchAttributes(session: Session): Promise<boolean> {
+  const keyword = proto.temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD;
+  try {
+    await session.client.connection.operatorService.addSearchAttributes({
+      namespace: session.client.options.namespace,
+      searchAttributes: Object.fromEntries(Object.values(SEARCH_ATTRIBUTES).map((name) => [name, keyword])),
+    });
+    return true;
+  } catch (err) {
+    // Another submit registered them a moment ago.
+    return /already exists/i.test(causeText(err));
+  }
 }

@@ -7,8 +7,14 @@ const repo = path.resolve(import.meta.dirname, '../..');
  * `worker.ts` in a process of its own (node --import tsx, so a signal reaches the worker
  * itself, not a wrapper), resolved once it polls. `cleanups` gets a kill for the end of the file.
  */
-export function spawnWorker(env: { address: string; home: string }, queue: string, cleanups: Array<() => Promise<unknown>>): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'worker.ts', '--queue', queue, '--no-workflows'], {
+export function spawnWorker(
+  env: { address: string; home: string },
+  queue: string,
+  cleanups: Array<() => Promise<unknown>>,
+  opts: { workflows?: boolean } = {},
+): Promise<ChildProcess> {
+  const args = ['--import', 'tsx', 'worker.ts', '--queue', queue, ...(opts.workflows ? [] : ['--no-workflows'])];
+  const child = spawn(process.execPath, args, {
     cwd: repo,
     env: { ...process.env, TEMPORAL_ADDRESS: env.address, TWINFLOW_HOME: env.home },
     stdio: ['ignore', 'pipe', 'pipe'],
