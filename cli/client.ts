@@ -40,7 +40,7 @@ export async function runHandle(session: Session, runId: string): Promise<RunHan
     await handle.describe();
   } catch (err) {
     if (err instanceof WorkflowNotFoundError) {
-      throw new CliError(`no run with id ${runId}`, 'list runs with `npx twinflow list`');
+      throw new CliError(`no run with id ${runId}`, 'list runs with `npx twinflow list`', 2);
     }
     throw err;
   }

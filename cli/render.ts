@@ -5,6 +5,15 @@ const ICONS: Record<string, string> = {
   pending: '·', running: '▶', succeeded: '✓', cached: '≡', failed: '✗', waiting: '⏸', skipped: '↷',
 };
 
+/**
+ * Text from a run (names, notes, outputs, a tool's log) made safe for a terminal: control
+ * characters (ESC sequences could move the cursor, retitle the window or hide lines) show
+ * as \xNN escapes. Tabs stay; newlines stay only where asked for.
+ */
+export function printable(text: string, keepNewlines = false): string {
+  return text.replace(keepNewlines ? /[\x00-\x08\x0b-\x1f\x7f-\x9f]/g : /[\x00-\x08\x0a-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
 export function progressBar(p: Progress, width = 20): string {
   if (!p.total) return `${p.done}${p.unit ? ` ${p.unit}` : ''}${p.message ? ` ${p.message}` : ''}`;
   const ratio = Math.max(0, Math.min(1, p.done / p.total));
@@ -23,8 +32,12 @@ export function elapsed(from?: string, to?: string, now = Date.now()): string {
   return m < 60 ? `${m}m${String(s % 60).padStart(2, '0')}s` : `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
 }
 
-/** What a person should know about a stage, in one line. */
-export function stageDetail(s: StageView): string {
+/** What a person should know about a stage, in one line; `live`: the run can still be moved on. */
+export function stageDetail(s: StageView, live = true): string {
+  if (!live && (s.state === 'waiting' || s.state === 'failed')) {
+    const what = s.error?.type === 'Cancelled' ? 'stopped' : s.state === 'waiting' ? 'never decided' : `failed: ${firstLine(s.error?.message)}`;
+    return `${what} (the run was cancelled)`;
+  }
   switch (s.state) {
     case 'running':
       if (s.queued) {
@@ -79,12 +92,14 @@ export function renderRun(run: RunView, now = Date.now()): string {
   const head = `run ${run.runId}  pipeline ${run.pipeline}  state ${run.state.toUpperCase()}  ${elapsed(run.startedAt, run.endedAt, now)}`;
   const rows = run.order.map((id) => {
     const s = run.stages[id]!;
-    return [`${ICONS[s.state] ?? '?'} ${id}`, s.state, s.uses, s.queue, elapsed(s.startedAt, s.endedAt, now), s.attempts ? String(s.attempts) : '', stageDetail(s)];
+    const live = run.state !== 'cancelled';
+    return [`${ICONS[s.state] ?? '?'} ${id}`, s.state, s.uses, s.queue, elapsed(s.startedAt, s.endedAt, now), s.attempts ? String(s.attempts) : '', stageDetail(s, live)];
   });
-  return [head, '', ...table(['STAGE', 'STATE', 'KIND', 'QUEUE', 'TIME', 'TRIES', 'DETAIL'], rows)].join('\n');
+  return [printable(head), '', ...table(['STAGE', 'STATE', 'KIND', 'QUEUE', 'TIME', 'TRIES', 'DETAIL'], rows)].join('\n');
 }
 
-export function table(header: string[], rows: string[][]): string[] {
+export function table(header: string[], raw: string[][]): string[] {
+  const rows = raw.map((r) => r.map((cell) => printable(cell)));
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd();
   return [line(header), ...rows.map(line)];

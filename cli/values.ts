@@ -20,17 +20,19 @@ export function parseAssignments(items: string[], flag: string): Record<string, 
 }
 
 /**
- * A command-line value for a field with a known schema: the YAML reading of the text when
- * the field takes it (numbers, booleans, JSON objects), else the text as a string.
+ * A command-line value, read as a YAML scalar the way a pipeline file reads the same text
+ * (`1001` is a number, `true` a boolean, `{a: 1}` an object). Only when the field's schema
+ * takes the text but not its YAML reading (`version=1.10` for a string field) is the text
+ * kept as it is; otherwise the YAML value goes on, so a wrong value is reported for what
+ * it is (`pairs=1001`: "at most 1000"), not as "expected number, received string".
  */
 export function coerceValue(raw: string, schema?: z.ZodType): Json {
-  let parsed: Json = raw;
+  let parsed: Json;
   try {
-    parsed = parseYaml(raw) as Json;
+    parsed = (parseYaml(raw) as Json) ?? raw;
   } catch {
     return raw;
   }
-  if (!schema) return parsed ?? raw;
-  if (schema.safeParse(parsed).success) return parsed;
-  return raw;
+  if (!schema || schema.safeParse(parsed).success) return parsed;
+  return schema.safeParse(raw).success ? raw : parsed;
 }

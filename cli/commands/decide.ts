@@ -38,7 +38,9 @@ export async function decideCommand(kind: Decision, runId: string, stage: string
       return result;
     } catch (err) {
       if (err instanceof WorkflowUpdateFailedError) {
-        throw new CliError(`cannot ${kind} ${stage} in ${runId}: ${err.cause?.message ?? err.message}`);
+        const reason = err.cause?.message ?? err.message;
+        // The run's own answer to a stage it does not have is a usage error, like an unknown run.
+        throw new CliError(`cannot ${kind} ${stage} in ${runId}: ${reason}`, undefined, reason.startsWith('unknown stage') ? 2 : 1);
       }
       throw err;
     }

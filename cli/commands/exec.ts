@@ -1,4 +1,5 @@
 import { MockActivityEnvironment } from '@temporalio/testing';
+import { DefaultLogger } from '@temporalio/worker';
 import { createActivities } from '../../activities/index.js';
 import type { StageActivityInput } from '../../activities/stage-io.js';
 import { getKind, kinds } from '../../engine/kinds/registry.js';
@@ -27,7 +28,9 @@ export async function execCommand(uses: string, raw: Record<string, string>, opt
   const input: StageActivityInput = {
     runId: `exec-${Date.now()}`, stageId: uses.replace('/', '-'), uses, kindVersion: kind.version, with: inputs, shellEnv: {},
   };
-  const env = new MockActivityEnvironment({ attempt: 1, activityType: kind.activity });
+  // The stage's own failure is printed once, below; the SDK's warning with its stack trace would repeat it.
+  const logger = new DefaultLogger(process.env.TWINFLOW_LOG_LEVEL === 'debug' ? 'DEBUG' : 'ERROR');
+  const env = new MockActivityEnvironment({ attempt: 1, activityType: kind.activity }, { logger });
   if (!opts.json) env.on('heartbeat', (d: { progress?: { done: number; total?: number } }) => {
     if (d?.progress) process.stderr.write(`progress ${d.progress.done}${d.progress.total ? `/${d.progress.total}` : ''}\n`);
   });
@@ -35,6 +38,8 @@ export async function execCommand(uses: string, raw: Record<string, string>, opt
     const result = (await env.run(activities[kind.activity]!, input)) as { outputs: JsonObject; log?: string };
     console.log(opts.json ? JSON.stringify(result.outputs) : `outputs: ${JSON.stringify(result.outputs, null, 2)}\nlog: ${result.log ?? '-'}`);
   } catch (err) {
-    throw new CliError(`${uses} failed: ${(err as Error).message}`);
+    // Inputs the kind refuses are the command's fault (exit 2); anything else is the stage's (exit 1).
+    const invalid = (err as { type?: string }).type === 'InvalidStageInput';
+    throw new CliError(`${uses} failed: ${(err as Error).message}`, undefined, invalid ? 2 : 1);
   }
 }

@@ -2,17 +2,18 @@ import fs from 'node:fs/promises';
 import { homeLayout } from '../../activities/home.js';
 import type { CompiledPipeline } from '../../engine/types.js';
 import { INTERPRETER_WORKFLOW } from '../../workflows/messages.js';
-import { connect, runHandle } from '../client.js';
+import type { WorkflowExecutionInfo } from '@temporalio/client';
+import { connect, runHandle, type Session } from '../client.js';
 import { CliError } from '../errors.js';
 import { fetchRun, type RunView } from '../run-status.js';
-import { renderRun, table, elapsed } from '../render.js';
+import { printable, renderRun, table, elapsed } from '../render.js';
 import { submitPipeline } from '../submit.js';
 import { watchRun } from '../watch.js';
 
 export async function runCommand(p: CompiledPipeline, opts: { wait?: boolean; json?: boolean; noCache?: boolean }): Promise<void> {
   const session = await connect();
   try {
-    const runId = await submitPipeline(session, p, { noCache: opts.noCache });
+    const runId = await submitPipeline(session, p, { noCache: opts.noCache, onNote: (text) => console.error(`note: ${text}`) });
     if (opts.json && !opts.wait) {
       console.log(JSON.stringify({ runId }));
       return;
@@ -65,6 +66,8 @@ function printDecisions(run: RunView): void {
   for (const id of run.order) {
     const s = run.stages[id]!;
     for (const e of s.events.filter((e) => e.by)) lines.push(`  ${id}: ${e.event} by ${e.by} at ${e.at}${e.note ? ` — ${e.note}` : ''}`);
+    // A run that has ended takes no more decisions: suggesting retry or approve would only fail.
+    if (run.temporalStatus !== 'RUNNING') continue;
     if (s.state === 'waiting' && s.waitingFor === 'review') {
       lines.push(`  ${id}: npx twinflow review ${run.runId} ${id} (the review page)   |   npx twinflow review decide ${run.runId} ${id} --file decisions.jsonl`);
     } else if (s.state === 'waiting') lines.push(`  ${id}: npx twinflow approve ${run.runId} ${id}   |   npx twinflow reject ${run.runId} ${id} --note WHY`);
@@ -73,21 +76,15 @@ function printDecisions(run: RunView): void {
       lines.push(`  ${id}: npx twinflow retry ${run.runId} ${id} [--set KEY=VALUE]   |   npx twinflow skip ${run.runId} ${id}   |   npx twinflow logs ${run.runId} ${id}`);
     }
   }
-  if (lines.length) console.log(`\n${lines.join('\n')}`);
+  if (lines.length) console.log(`\n${printable(lines.join('\n'), true)}`);
 }
 
 export async function listCommand(opts: { json?: boolean; limit: number }): Promise<void> {
   const session = await connect();
   try {
     const rows: Array<{ runId: string; pipeline: string; status: string; startedAt: string }> = [];
-    for await (const wf of session.client.workflow.list({ query: `WorkflowType = '${INTERPRETER_WORKFLOW}'` })) {
-      const state = wf.searchAttributes?.TwinflowState?.[0];
-      rows.push({
-        runId: wf.workflowId,
-        pipeline: String(wf.memo?.pipeline ?? ''),
-        status: typeof state === 'string' && wf.status.name === 'RUNNING' ? state : wf.status.name.toLowerCase(),
-        startedAt: wf.startTime.toISOString(),
-      });
+    for await (const wf of session.client.workflow.list({ query: `WorkflowType = '${INTERPRETER_WORKFLOW}' AND ExecutionStatus != 'ContinuedAsNew'` })) {
+      rows.push({ runId: wf.workflowId, pipeline: String(wf.memo?.pipeline ?? ''), status: await runState(session, wf), startedAt: wf.startTime.toISOString() });
       if (rows.length >= opts.limit) break;
     }
     if (opts.json) return console.log(JSON.stringify(rows, null, 2));
@@ -96,6 +93,20 @@ export async function listCommand(opts: { json?: boolean; limit: number }): Prom
   } finally {
     await session.close();
   }
+}
+
+/**
+ * A run's state as twinflow names it. A run that ended by itself completed as a workflow
+ * whatever its state (a cancelled run too: it returns its final table), so the state comes
+ * from its search attribute, or from its result on a cluster without them.
+ */
+async function runState(session: Session, wf: WorkflowExecutionInfo): Promise<string> {
+  const state = wf.searchAttributes?.TwinflowState?.[0];
+  if (wf.status.name === 'RUNNING') return typeof state === 'string' ? state : 'running';
+  if (wf.status.name !== 'COMPLETED') return wf.status.name.toLowerCase();
+  if (state === 'succeeded' || state === 'cancelled') return state;
+  const result = await session.client.workflow.getHandle(wf.workflowId, wf.runId).result().catch(() => undefined) as { state?: string } | undefined;
+  return result?.state ?? 'completed';
 }
 
 export async function logsCommand(runId: string, stage: string): Promise<void> {
@@ -111,7 +122,7 @@ export async function logsCommand(runId: string, stage: string): Promise<void> {
   try {
     const run = await fetchRun(session, runId);
     const s = run.stages[stage];
-    if (!s) throw new CliError(`run ${runId} has no stage ${stage}`, `stages: ${run.order.join(', ')}`);
+    if (!s) throw new CliError(`run ${runId} has no stage ${stage}`, `stages: ${run.order.join(', ')}`, 2);
     if (!s.error?.logTail?.length) throw new CliError(`no log for ${stage} at ${file}`, 'logs are written on the worker\'s host under its TWINFLOW_HOME');
     console.log(`(log file not on this host; last lines kept by the run)\n${s.error.logTail.join('\n')}`);
   } finally {
