@@ -1,5 +1,6 @@
 import type { CompiledStage } from '../engine/types.js';
 import type { RetryArgs, StageStatus } from './messages.js';
+import { hasControls, stripControls } from './review-messages.js';
 
 const now = () => new Date().toISOString();
 
@@ -11,6 +12,8 @@ export type DecisionKind = 'approve' | 'reject' | 'retry' | 'skip';
  */
 export function checkDecision(kind: DecisionKind, rec: StageStatus, spec: CompiledStage, args: RetryArgs): void {
   if (!args.by) throw new Error('a decision needs a name in `by`');
+  // Names reach terminals through `twinflow status`: an ESC sequence in one could rewrite them.
+  if (hasControls(args.by)) throw new Error(`the name ${JSON.stringify(args.by)} holds control characters; send the name as plain text`);
   switch (kind) {
     case 'approve':
     case 'reject':
@@ -38,7 +41,8 @@ export function checkDecision(kind: DecisionKind, rec: StageStatus, spec: Compil
 /** Applies an accepted decision to the stage's record; the interpreter's loop takes it from there. */
 export function applyDecision(kind: DecisionKind, rec: StageStatus, args: { by: string; note?: string; set?: Record<string, unknown> }): void {
   const at = now();
-  const { by, note } = args;
+  const by = args.by;
+  const note = args.note === undefined ? undefined : stripControls(args.note, 'lines');
   if (kind === 'approve') {
     rec.approval = { decision: 'approved', by, at, note };
     Object.assign(rec, { state: 'succeeded', waitingFor: undefined, endedAt: at, outputs: { approved: true, by, at, ...(note ? { note } : {}) } });

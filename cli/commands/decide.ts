@@ -3,6 +3,7 @@ import { getKind } from '../../engine/kinds/registry.js';
 import { didYouMean } from '../../engine/diagnostics.js';
 import type { Json } from '../../engine/types.js';
 import { approveUpdate, rejectUpdate, retryUpdate, skipUpdate, type StageStatus } from '../../workflows/messages.js';
+import { stripControls } from '../../workflows/review-messages.js';
 import { connect, runHandle } from '../client.js';
 import { CliError } from '../errors.js';
 import { fetchRun } from '../run-status.js';
@@ -31,7 +32,8 @@ export async function decideCommand(kind: Decision, runId: string, stage: string
       throw new CliError(`run ${runId} has ended (${status.name.toLowerCase()}); there is nothing left to ${kind}`);
     }
     const set = opts.set && Object.keys(opts.set).length ? await retryInputs(session, runId, stage, opts.set) : undefined;
-    const args = { stage, by: whoami(opts.as), ...(opts.note ? { note: opts.note } : {}), ...(set ? { set } : {}) };
+    const note = opts.note === undefined ? undefined : stripControls(opts.note, 'lines');
+    const args = { stage, by: stripControls(whoami(opts.as)), ...(note ? { note } : {}), ...(set ? { set } : {}) };
     try {
       const result = await handle.executeUpdate(UPDATES[kind], { args: [args] });
       console.log(`${runId} ${stage}: ${PAST[kind]} by ${args.by}${set ? ` with ${JSON.stringify(set)}` : ''}`);

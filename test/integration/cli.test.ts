@@ -5,8 +5,13 @@
  * - run --json, status --json, approve with a note, status shows who approved
  * - a failing stage: status says how to go on, retry --set checks the input name, skip
  * - plan shows cache hits after a run; exec runs a kind without a server
+ * - usage errors exit 2; a closed pipe ends quietly; a cancelled run is listed as cancelled
+ *   and suggests nothing; exec reads values as YAML; plan resolves params it can; control
+ *   characters from a run reach the terminal as escapes
  */
+import { execFile } from 'node:child_process';
 import fs from 'node:fs/promises';
+import { promisify } from 'node:util';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHarness, type Harness } from './harness.js';
@@ -125,5 +130,73 @@ stages:
     const r = await twinflow('schema');
     const committed = await fs.readFile(path.join(repo, 'schema/pipeline.schema.json'), 'utf8');
     expect(JSON.parse(r.stdout)).toEqual(JSON.parse(committed));
+  });
+});
+
+describe('twinflow CLI on bad input', () => {
+  it('exits 2 for an unknown flag, an unknown run and an unknown stage', async () => {
+    expect((await twinflow('status', 'x', '--bogus')).code).toBe(2);
+    const unknownRun = await twinflow('status', 'no-such-run');
+    expect(unknownRun.code).toBe(2);
+    expect(unknownRun.stderr).toContain('no run with id no-such-run');
+    const { runId } = JSON.parse((await twinflow('run', 'pipelines/approval.yaml', '--json')).stdout) as { runId: string };
+    await h.waitFor(runId, 'the gate', (s) => Object.values(s.stages).some((st) => st.state === 'waiting'));
+    const unknownStage = await twinflow('approve', runId, 'no-such-stage');
+    expect(unknownStage.code).toBe(2);
+    expect(unknownStage.stderr).toContain('unknown stage no-such-stage');
+
+    expect((await twinflow('cancel', runId)).code).toBe(0);
+    const status = await twinflow('status', runId);
+    expect(status.stdout).toMatch(/state CANCELLED/);
+    expect(status.stdout).not.toMatch(/twinflow (retry|skip|approve)/);
+    expect(status.stdout).toMatch(/never decided \(the run was cancelled\)/);
+    const list = JSON.parse((await twinflow('list', '--json')).stdout) as Array<{ runId: string; status: string }>;
+    expect(list.find((r) => r.runId === runId)?.status).toBe('cancelled');
+  });
+
+  it('ends quietly when the reader of its output goes away', async () => {
+    const tsx = path.join(repo, 'node_modules/.bin/tsx');
+    const { stdout, stderr } = await promisify(execFile)('bash', ['-c', `set -o pipefail; ${tsx} cli/main.ts schema | head -c 10`], { cwd: repo });
+    expect(stdout).toHaveLength(10);
+    expect(stderr).not.toMatch(/EPIPE|at /);
+  });
+
+  it('reads exec values as YAML scalars, so a wrong number is reported for what it is', async () => {
+    const r = await twinflow('exec', 'fgvqa/build', '--with', 'source=cub', '--with', `root=${dir}`, '--with', 'pairs=1001');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/with\.pairs: .*multiple of 2/);
+    expect(r.stderr).not.toMatch(/expected number, received string/);
+  });
+
+  it('plans with params resolved where the outputs of earlier stages are not known yet', async () => {
+    const p = await file('partial.yaml', `name: partial
+params: { n: 7, name: shoes }
+stages:
+  a: { uses: core/noop, with: { outputs: { x: 1 } } }
+  b: { uses: core/noop, with: { outputs: { label: '\${{ params.name }}-\${{ stages.a.outputs.x }}', n: '\${{ params.n }}' } } }
+`);
+    const plan = JSON.parse((await twinflow('plan', p, '--json')).stdout) as { stages: Array<{ id: string; inputs: { outputs: Record<string, unknown> } }> };
+    expect(plan.stages[1]!.inputs.outputs).toEqual({ label: 'shoes-${{ stages.a.outputs.x }}', n: 7 });
+  });
+
+  it('shows control characters from a run as escapes, never raw', async () => {
+    const p = await file('esc.yaml', `name: esc
+stages:
+  boom: { uses: core/shell, with: { run: 'printf "\\\\033[2J\\\\033]0;owned\\\\007 boom\\\\n" >&2; exit 3' } }
+`);
+    const { runId } = JSON.parse((await twinflow('run', p, '--json')).stdout) as { runId: string };
+    await h.waitFor(runId, 'the failure', (s) => s.stages.boom!.state === 'failed');
+    const status = await twinflow('status', runId);
+    expect(status.stdout).toContain('\\x1b[2J');
+    expect(status.stdout).not.toMatch(/[\x1b\x07]/);
+    await twinflow('cancel', runId);
+
+    const gate = JSON.parse((await twinflow('run', 'pipelines/approval.yaml', '--json')).stdout) as { runId: string };
+    const waiting = await h.waitFor(gate.runId, 'the gate', (s) => Object.values(s.stages).some((st) => st.state === 'waiting'));
+    const stage = waiting.order.find((id) => waiting.stages[id]!.state === 'waiting')!;
+    expect((await twinflow('approve', gate.runId, stage, '--as', 'ana\x1b[31m', '--note', 'ok\x07 fine\nsecond line')).code).toBe(0);
+    const approved = (await h.status(gate.runId)).stages[stage]!.approval!;
+    expect(approved).toMatchObject({ by: 'ana[31m', note: 'ok fine\nsecond line' });
+    await twinflow('cancel', gate.runId);
   });
 });
