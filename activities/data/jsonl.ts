@@ -36,9 +36,14 @@ export async function* readJsonl<T>(
       continue;
     }
     const problem: JsonlProblem = { file, line: item.line, ...parsed };
-    if (!onProblem) throw new Error(`${file}:${item.line}: ${problem.kind === 'json' ? `not valid JSON (${problem.message})` : problem.message}`);
+    if (!onProblem) throw new Error(`${file}:${item.line}: ${problemText(problem)}`);
     onProblem(problem);
   }
+}
+
+/** What is wrong with a line, in words: `not valid JSON (...)`, `expected a JSON object, got null`, ... */
+export function problemText(p: Pick<JsonlProblem, 'kind' | 'message'>): string {
+  return p.kind === 'json' ? `not valid JSON (${p.message})` : p.message;
 }
 
 function parseLine(item: Line, cap: number): { value: object } | Required<Pick<JsonlProblem, 'kind' | 'message'>> {

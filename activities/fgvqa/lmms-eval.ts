@@ -3,7 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { z } from 'zod';
 import type { lmmsEvalInputs } from '../../engine/kinds/fgvqa.js';
-import { readJsonl } from '../data/jsonl.js';
+import { readJsonl, problemText } from '../data/jsonl.js';
 
 /**
  * lmms-eval as fgvqa/predict runs it (EvolvingLMMs-Lab/lmms-eval; the TWIN fork reads
@@ -118,7 +118,7 @@ export interface LmmsEvalSample {
 export async function readLmmsEvalSamples(file: string): Promise<{ samples: LmmsEvalSample[]; problems: string[] }> {
   const samples: LmmsEvalSample[] = [];
   const problems: string[] = [];
-  for await (const { value, line } of readJsonl<Record<string, unknown>>(file, (p) => problems.push(`line ${p.line}: not valid JSON`))) {
+  for await (const { value, line } of readJsonl<Record<string, unknown>>(file, (p) => problems.push(`line ${p.line}: ${problemText(p)}`))) {
     const output = firstText(value?.resps) ?? firstText(value?.filtered_resps);
     if (typeof value?.doc_id !== 'number' || output === undefined) problems.push(`line ${line}: no doc_id or no text in resps/filtered_resps`);
     else samples.push({ docId: value.doc_id, target: typeof value.target === 'string' ? value.target : undefined, output });

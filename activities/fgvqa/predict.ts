@@ -6,7 +6,7 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import { FGVQA_PREDICTIONS_MEDIA_TYPE, predictInputs, type PredictInputs } from '../../engine/kinds/fgvqa.js';
 import type { ArtifactRef, JsonObject } from '../../engine/types.js';
 import type { ArtifactStore } from '../artifact-store.js';
-import { readJsonl } from '../data/jsonl.js';
+import { readJsonl, problemText } from '../data/jsonl.js';
 import { pathOrArtifactFile } from '../data/manifest-input.js';
 import type { HomeLayout } from '../home.js';
 import { parseInputs } from '../inputs.js';
@@ -154,7 +154,7 @@ async function readPredictQueries(store: ArtifactStore, value: string | Artifact
   const file = await pathOrArtifactFile(store, value, input, 'with.queries');
   const queries: PredictQuery[] = [];
   const problems: string[] = [];
-  for await (const { value: q, line } of readJsonl<PredictQuery>(file, (p) => problems.push(`line ${p.line}: not valid JSON`))) {
+  for await (const { value: q, line } of readJsonl<PredictQuery>(file, (p) => problems.push(`line ${p.line}: ${problemText(p)}`))) {
     if (typeof q?.id !== 'string' || typeof q.question !== 'string' || !Array.isArray(q.images)) problems.push(`line ${line}: a query needs id, question and images`);
     else queries.push({ id: q.id, question: q.question, images: q.images.map(String) });
   }

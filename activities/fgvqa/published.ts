@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { readJsonl } from '../data/jsonl.js';
+import { readJsonl, problemText } from '../data/jsonl.js';
 import { readParquetBatches } from '../data/parquet-read.js';
 import { datasetFiles, listed, requireColumns, SourceError, type SourceContext } from './source-files.js';
 import { SOURCES } from './sources.js';
@@ -75,7 +75,7 @@ export async function readPublished(root: string, ctx: SourceContext, keep: read
 }
 
 async function* jsonlRows(file: string): AsyncGenerator<{ row: PublishedRow; where: string }> {
-  for await (const { value, line } of readJsonl<PublishedRow>(file, (p) => { throw new SourceError(`${file}:${p.line}: ${p.kind === 'json' ? 'not valid JSON' : p.message}`); })) {
+  for await (const { value, line } of readJsonl<PublishedRow>(file, (p) => { throw new SourceError(`${file}:${p.line}: ${problemText(p)}`); })) {
     yield { row: value, where: `${file}:${line}` };
   }
 }

@@ -3,7 +3,7 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import { FGVQA_RESULTS_MEDIA_TYPE, scoreInputs } from '../../engine/kinds/fgvqa.js';
 import type { JsonObject } from '../../engine/types.js';
 import type { ArtifactStore } from '../artifact-store.js';
-import { describeProblems, JsonlWriter, readJsonl, type JsonlProblem } from '../data/jsonl.js';
+import { describeProblems, JsonlWriter, readJsonl, type JsonlProblem, problemText } from '../data/jsonl.js';
 import { pathOrArtifactFile } from '../data/manifest-input.js';
 import type { HomeLayout } from '../home.js';
 import { parseInputs } from '../inputs.js';
@@ -66,7 +66,7 @@ export async function readPredictions(files: readonly string[], known: ReadonlyS
     const note = (line: number, message: string) => {
       if (problems.length < 20) problems.push(`${path.basename(file)}:${line}: ${message}`);
     };
-    for await (const { value: p, line } of readJsonl<Record<string, unknown>>(file, (bad) => { counts.malformed++; note(bad.line, `not valid JSON (${bad.message})`); })) {
+    for await (const { value: p, line } of readJsonl<Record<string, unknown>>(file, (bad) => { counts.malformed++; note(bad.line, problemText(bad)); })) {
       if (typeof p?.id !== 'string' || typeof p.output !== 'string') {
         counts.malformed++;
         note(line, 'a prediction needs a string "id" and a string "output"');
