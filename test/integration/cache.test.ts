@@ -81,4 +81,45 @@ stages:
     expect(again.stages.source!.state).toBe('succeeded');
     expect(staleNotes(again, 'source').join()).toContain(`${ref.uri} is no longer in the artifact store`);
   });
+
+  it('takes an image edited in place, with its size and mtime restored, into the manifest, the prepared image and the dataset', async () => {
+    const dir = path.join(data, 'edit');
+    await fs.mkdir(dir, { recursive: true });
+    const colours = ['#d03020', '#2040c0', '#20a040', '#c0a020'];
+    for (const [i, c] of colours.entries()) await sharp({ create: { width: 32, height: 32, channels: 3, background: c } }).png().toFile(path.join(dir, `${i}.png`));
+    await fs.writeFile(path.join(dir, 'meta.jsonl'), [
+      { parent_asin: 'A', title: 'red mug', main_category: 'Home', images: [{ large: '0.png' }, { large: '1.png' }] },
+      { parent_asin: 'B', title: 'green mug', main_category: 'Home', images: [{ large: '2.png' }, { large: '3.png' }] },
+    ].map((l) => JSON.stringify(l)).join('\n'));
+    const yaml = `
+name: edit
+stages:
+  source: { uses: twin/source, with: { catalog: '${dir}/meta.jsonl', categories: [{ category: mug, title: mug }] } }
+  prepare: { uses: images/prepare, with: { instances: '\${{ stages.source.outputs.instances }}' } }
+  assemble: { uses: twin/assemble, with: { instances: '\${{ stages.prepare.outputs.instances }}', evalFraction: 0, exports: [rows] } }
+`;
+    const store = new ArtifactStore(h.home.artifactsDir);
+    const preparedOf = async (s: RunStatus) => (await fs.readFile(store.resolve(s.stages.prepare!.outputs!.instances as unknown as ArtifactRef), 'utf8'))
+      .trim().split('\n').flatMap((l) => (JSON.parse(l) as { images: Array<{ origin: string; sha256: string }> }).images);
+    const first = await run(yaml);
+    const before = await preparedOf(first);
+
+    // The same number of bytes, other pixels, and the modification time put back.
+    const target = path.join(dir, '1.png');
+    const { size, mtime } = await fs.stat(target);
+    const edited = await sharp({ create: { width: 32, height: 32, channels: 3, background: '#d03021' } }).png().toBuffer();
+    expect(edited.length).toBe(size);
+    await fs.writeFile(target, edited);
+    await fs.utimes(target, mtime, mtime);
+
+    const second = await run(yaml);
+    expect(['source', 'prepare', 'assemble'].map((id) => second.stages[id]!.state)).toEqual(['succeeded', 'succeeded', 'succeeded']);
+    const after = await preparedOf(second);
+    expect(after.find((i) => i.origin === '1.png')!.sha256).not.toBe(before.find((i) => i.origin === '1.png')!.sha256);
+    expect(after.find((i) => i.origin === '0.png')!.sha256).toBe(before.find((i) => i.origin === '0.png')!.sha256);
+    const files = (s: RunStatus) => s.stages.assemble!.outputs!.files as unknown as Record<string, ArtifactRef>;
+    expect(files(second)['train.jsonl']!.sha256).not.toBe(files(first)['train.jsonl']!.sha256);
+    const images = async (s: RunStatus) => (await fs.readdir(path.join(s.stages.assemble!.outputs!.dataset as string, 'images'))).sort();
+    expect(await images(second)).not.toEqual(await images(first));
+  });
 });
