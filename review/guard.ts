@@ -1,32 +1,24 @@
-import { timingSafeEqual } from 'node:crypto';
 import type { MiddlewareHandler } from 'hono';
-import { getCookie, setCookie } from 'hono/cookie';
+import type { People } from './people.js';
 
 /**
- * Who may talk to the review server. On loopback without a token: only requests whose
+ * Who may talk to the review server. Local mode (loopback, no tokens): only requests whose
  * Host is the server's own loopback name (a web page elsewhere cannot rebind its domain
- * to 127.0.0.1 and read the queue). With a token (required off loopback): every request
- * carries it as `Authorization: Bearer`, or the cookie set when the page was opened
- * with `?token=`.
+ * to 127.0.0.1 and read the queue). With tokens (required off loopback): every API request
+ * carries one person's token as `Authorization: Bearer`. Never a cookie: cookies are
+ * scoped by host, not port, so two servers on one host would read each other's.
  */
-
-export const TOKEN_COOKIE = 'twinflow_review';
 
 export function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
 
-function sameToken(given: string | undefined, token: string): boolean {
-  if (!given) return false;
-  const a = Buffer.from(given);
-  const b = Buffer.from(token);
-  return a.length === b.length && timingSafeEqual(a, b);
-}
-
 export function securityHeaders(): MiddlewareHandler {
   return async (c, next) => {
     await next();
-    c.header('Content-Security-Policy', "default-src 'self'; img-src 'self'; script-src 'self'; style-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'");
+    // blob: is how the page shows images it fetched with its token.
+    c.header('Content-Security-Policy', "default-src 'self'; img-src 'self' blob:; script-src 'self'; style-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'");
+    c.header('Cross-Origin-Resource-Policy', 'same-origin');
     c.header('X-Content-Type-Options', 'nosniff');
     c.header('Referrer-Policy', 'no-referrer');
     c.header('X-Frame-Options', 'DENY');
@@ -34,25 +26,25 @@ export function securityHeaders(): MiddlewareHandler {
   };
 }
 
-export function hostGuard(host: string, port: number, token: string | undefined): MiddlewareHandler {
+export function hostGuard(host: string, port: number, people: People): MiddlewareHandler {
   const allowed = new Set([`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`, `${host}:${port}`]);
   return async (c, next) => {
-    if (!token && !allowed.has(c.req.header('host') ?? '')) return c.json({ error: 'unknown Host header; open the page at the address the server printed' }, 403);
+    if (!people.signIn && !allowed.has(c.req.header('host') ?? '')) return c.json({ error: 'unknown Host header; open the page at the address the server printed' }, 403);
     await next();
   };
 }
 
-export function tokenGuard(token: string | undefined): MiddlewareHandler {
+/** The page's files, which carry no data: served without a token so the page can read its own from the link. */
+const SHELL = new Set(['/', '/page.js', '/page.css', '/favicon.ico']);
+
+/** Sets `person` from the bearer token; with tokens, refuses every other request without a known one (401). */
+export function signIn(people: People): MiddlewareHandler<{ Variables: { person?: string } }> {
   return async (c, next) => {
-    if (!token) return next();
-    const bearer = c.req.header('authorization')?.match(/^Bearer (.+)$/)?.[1];
-    if (sameToken(bearer, token) || sameToken(getCookie(c, TOKEN_COOKIE), token)) return next();
-    const query = c.req.query('token');
-    if (c.req.method === 'GET' && c.req.path === '/' && sameToken(query, token)) {
-      setCookie(c, TOKEN_COOKIE, token, { httpOnly: true, sameSite: 'Strict', path: '/' });
-      return c.redirect('/', 303);
-    }
-    return c.json({ error: 'missing or wrong token: open the URL with ?token= that `twinflow review serve` printed' }, 401);
+    if (!people.signIn || (c.req.method === 'GET' && SHELL.has(c.req.path))) return next();
+    const person = people.who(c.req.header('authorization')?.match(/^Bearer (\S+)$/)?.[1]);
+    if (!person) return c.json({ error: 'missing or unknown token: open the review page with your own link (the one `twinflow review` printed for you)' }, 401);
+    c.set('person', person);
+    return next();
   };
 }
 

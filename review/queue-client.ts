@@ -1,4 +1,4 @@
-import { WorkflowNotFoundError, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
+import { ApplicationFailure, WorkflowNotFoundError, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import type { Session } from '../cli/client.js';
 import { ArtifactStore } from '../activities/artifact-store.js';
 import { homeLayout } from '../activities/home.js';
@@ -23,9 +23,9 @@ import {
  * `kind` into an HTTP status, the CLI into an exit code.
  */
 
-/** Thrown when a review request cannot be served: unknown run or stage, a refused decision, a closed review. */
+/** Thrown when a review request cannot be served: unknown run or stage, a refused decision, a reviewer who is not an assignee, a closed review. */
 export class ReviewRequestError extends Error {
-  constructor(readonly kind: 'not-found' | 'invalid' | 'closed', message: string) {
+  constructor(readonly kind: 'not-found' | 'invalid' | 'forbidden' | 'closed', message: string) {
     super(message);
     this.name = 'ReviewRequestError';
   }
@@ -85,6 +85,7 @@ async function refusals<T>(what: string, call: () => Promise<T>): Promise<T> {
 function translate(what: string, err: unknown): never {
   if (err instanceof WorkflowUpdateFailedError) {
     const reason = err.cause?.message ?? err.message;
+    if (err.cause instanceof ApplicationFailure && err.cause.type === 'ReviewerNotAllowed') throw new ReviewRequestError('forbidden', `${what} refused: ${reason}`);
     throw new ReviewRequestError(/closed|past its deadline/.test(reason) ? 'closed' : 'invalid', `${what} refused: ${reason}`);
   }
   if (err instanceof WorkflowNotFoundError || /already completed|workflow.*(not found|closed)/i.test((err as Error)?.message ?? '')) {
@@ -93,23 +94,28 @@ function translate(what: string, err: unknown): never {
   throw err;
 }
 
-export async function decideItems(session: Session, runId: string, stage: string, by: string, decisions: ReviewDecisionInput[]): Promise<ReviewDecideResult> {
+/** `unauthenticated`: `by` is a name typed where nobody signed in (the review page's local mode). */
+export async function decideItems(session: Session, runId: string, stage: string, by: string, decisions: ReviewDecisionInput[], opts: { unauthenticated?: boolean } = {}): Promise<ReviewDecideResult> {
   const handle = await openReviewHandle(session, runId, stage);
-  return refusals('decision', () => handle.executeUpdate(reviewDecideUpdate, { args: [{ runId, stage, by, decisions }] }));
+  const args = { runId, stage, by, decisions, ...(opts.unauthenticated ? { unauthenticated: true } : {}) };
+  return refusals('decision', () => handle.executeUpdate(reviewDecideUpdate, { args: [args] }));
 }
 
 /** Items handed to one reviewer, by id, held for them until `leaseUntil`. */
 export interface ClaimedItems {
   ids: string[];
   leaseUntil: string;
+  /** Why fewer came back than asked for while others were free (the hold cap). */
+  limited?: string;
   progress: ReviewProgress;
 }
 
+/** `count` 0 with `release`: hands items back without taking others. */
 export async function claimItems(session: Session, runId: string, stage: string, by: string, count: number, release?: string[]): Promise<ClaimedItems> {
   const handle = await openReviewHandle(session, runId, stage);
   const claimed = await refusals('claim', () => handle.executeUpdate(reviewClaimUpdate, { args: [{ runId, stage, by, count, ...(release?.length ? { release } : {}) }] }));
   const ids = await queueIds(claimed.progress.queue);
-  return { ids: claimed.positions.map((p) => ids[p]!), leaseUntil: claimed.leaseUntil, progress: claimed.progress };
+  return { ids: claimed.positions.map((p) => ids[p]!), leaseUntil: claimed.leaseUntil, ...(claimed.limited ? { limited: claimed.limited } : {}), progress: claimed.progress };
 }
 
 export async function reviewProgress(session: Session, runId: string, stage: string): Promise<ReviewProgress> {

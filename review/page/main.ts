@@ -1,21 +1,44 @@
 /// <reference lib="dom" />
-import { api, stagePath, type Waiting } from './api.js';
+import { api, ApiError, stagePath, adoptToken, type Waiting } from './api.js';
 import { el, setWhere, show, zoom } from './dom.js';
-import { ReviewView } from './review-view.js';
+import { ReviewView, type Reviewer } from './review-view.js';
 
 /** The review page: `#/` lists what waits for people; `#/runs/RUN/stages/STAGE` opens one review or approval. */
 
 const NAME_KEY = 'twinflow.reviewer';
 const whoInput = () => document.getElementById('who') as HTMLInputElement;
-const who = () => whoInput().value.trim() || 'anonymous';
+let view: ReviewView | undefined;
 
-async function init(): Promise<void> {
+/**
+ * Signed in (a personal link): the server knows the name, the page only shows it. Local
+ * mode: the name typed in the header, sent with each decision and recorded as unauthenticated.
+ */
+async function reviewer(): Promise<Reviewer> {
+  const answer = await api<{ user: string; signedIn: boolean }>('/api/me');
+  if (answer.signedIn) {
+    whoInput().replaceWith(el('strong', { text: answer.user, attrs: { id: 'signed-in' } }));
+    return { name: () => answer.user, by: () => ({}) };
+  }
   const input = whoInput();
-  input.value = localStorage.getItem(NAME_KEY) ?? (await api<{ user: string }>('/api/me')).user;
+  input.title = 'nobody signs in on this page (local mode): decisions record this name as typed, marked unauthenticated';
+  input.value = localStorage.getItem(NAME_KEY) ?? answer.user;
   input.addEventListener('change', () => {
     localStorage.setItem(NAME_KEY, input.value.trim());
     void route();
   });
+  const name = () => input.value.trim() || 'anonymous';
+  return { name, by: () => ({ by: name() }) };
+}
+
+let me: Reviewer;
+
+async function init(): Promise<void> {
+  adoptToken();
+  try {
+    me = await reviewer();
+  } catch (err) {
+    return showError(err);
+  }
   document.getElementById('zoom')!.addEventListener('click', () => zoom(undefined));
   window.addEventListener('hashchange', () => void route());
   await route();
@@ -24,13 +47,23 @@ async function init(): Promise<void> {
 async function route(): Promise<void> {
   document.onkeydown = null;
   window.onbeforeunload = null;
+  window.onpagehide = null;
+  window.onpageshow = null;
+  view?.leave();
+  view = undefined;
   const match = location.hash.match(/^#\/runs\/([^/]+)\/stages\/([^/]+)$/);
   try {
     if (match) await openStage(decodeURIComponent(match[1]!), decodeURIComponent(match[2]!));
     else await listWaiting();
   } catch (err) {
-    show(el('p', { className: 'error', text: (err as Error).message }), el('a', { text: 'back to the list', attrs: { href: '#/' } }));
+    showError(err);
   }
+}
+
+function showError(err: unknown): void {
+  const signIn = err instanceof ApiError && err.status === 401;
+  show(el('p', { className: 'error', text: signIn ? `${err.message}. A link for another server, or from before it restarted, does not work here.` : (err as Error).message }),
+    ...(signIn ? [] : [el('a', { text: 'back to the list', attrs: { href: '#/' } })]));
 }
 
 async function listWaiting(): Promise<void> {
@@ -49,7 +82,10 @@ async function listWaiting(): Promise<void> {
 async function openStage(run: string, stage: string): Promise<void> {
   setWhere(`${run} › ${stage}`);
   const info = await api<{ kind: string; state?: string; message?: string | null; approvers?: string[] }>(stagePath(run, stage));
-  if (info.kind === 'review') return new ReviewView(run, stage, who).start();
+  if (info.kind === 'review') {
+    view = new ReviewView(run, stage, me);
+    return view.start();
+  }
   showApproval(run, stage, info);
 }
 
@@ -60,7 +96,7 @@ function showApproval(run: string, stage: string, info: { state?: string; messag
   const send = async (action: 'approve' | 'reject') => {
     if (action === 'reject' && !note.value.trim()) return void (status.textContent = 'a rejection needs a note saying why');
     try {
-      const r = await api<{ state: string }>(`${stagePath(run, stage)}/${action}`, { by: who(), note: note.value });
+      const r = await api<{ state: string }>(`${stagePath(run, stage)}/${action}`, { ...me.by(), note: note.value });
       status.textContent = `${action === 'approve' ? 'approved' : 'rejected'}; the stage is now ${r.state}`;
     } catch (err) {
       status.textContent = `error: ${(err as Error).message}`;

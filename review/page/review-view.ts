@@ -1,5 +1,5 @@
 /// <reference lib="dom" />
-import { api, ApiError, stagePath, type PageItem, type Progress } from './api.js';
+import { api, ApiError, imageUrl, sendOnLeave, stagePath, type PageItem, type Progress } from './api.js';
 import { el, show, zoom } from './dom.js';
 
 interface Decided {
@@ -15,6 +15,12 @@ interface DecideResult {
 }
 
 const CLAIM = 12;
+
+/** Who decides on this page: `name` to show, `by` to send (nothing when the token says who). */
+export interface Reviewer {
+  name(): string;
+  by(): { by?: string };
+}
 
 /**
  * One review stage on the page: items claimed a dozen at a time (the review workflow
@@ -41,28 +47,57 @@ export class ReviewView {
   private requests = 0;
   private progressFrom = 0;
   private undoing = false;
+  private left = false;
   private readonly base: string;
 
-  constructor(private readonly run: string, private readonly stage: string, private readonly who: () => string) {
+  constructor(private readonly run: string, private readonly stage: string, private readonly who: Reviewer) {
     this.base = stagePath(run, stage);
   }
 
   async start(): Promise<void> {
     this.progress = (await api<{ progress: Progress }>(this.base)).progress;
-    this.undoStack = (await api<Decided>(`${this.base}/recent?by=${encodeURIComponent(this.who())}`)).decisions;
+    const by = this.who.by().by;
+    this.undoStack = (await api<Decided>(`${this.base}/recent${by === undefined ? '' : `?by=${encodeURIComponent(by)}`}`)).decisions;
     await this.claim();
     document.onkeydown = (e) => this.onKey(e);
     window.onbeforeunload = (e) => (this.saving.size ? e.preventDefault() : undefined);
+    window.onpagehide = () => this.leave();
+    // Back from the browser's page cache: the items were handed back when it left.
+    window.onpageshow = (e) => {
+      if (!e.persisted) return;
+      this.left = false;
+      void this.claim();
+    };
+  }
+
+  /**
+   * Hands the items held here back at once (the page closes, or the reviewer goes to
+   * another stage), so others get them now instead of when the lease lapses.
+   */
+  leave(): void {
+    const ids = this.queue.map((item) => item.id);
+    this.left = true;
+    this.queue = [];
+    if (!this.done) this.handBack(ids);
+  }
+
+  private handBack(ids: string[]): void {
+    if (ids.length) sendOnLeave(`${this.base}/release`, { ...this.who.by(), ids });
   }
 
   /** The items held for this reviewer; an answer older than one already shown is dropped. */
   private async claim(first?: string): Promise<void> {
+    if (this.left) return;
     const seq = ++this.claims;
     this.claimsOpen++;
     try {
-      const claimed = await this.send<{ items: PageItem[] }>('claim', { count: CLAIM });
+      const claimed = await this.send<{ items: PageItem[]; limited?: string }>('claim', { count: CLAIM });
+      // Answered after the page left: these are held for nobody who is looking; hand them back.
+      if (this.left) return this.handBack(claimed.items.map((item) => item.id));
       if (seq < this.claimsAnswered) return;
       this.claimsAnswered = seq;
+      if (claimed.limited) this.status = claimed.limited;
+      claimed.items.slice(0, 4).forEach((item) => this.preload(item));
       const current = this.queue[this.index]?.id;
       this.queue = claimed.items.filter((item) => !this.decidedHere.has(item.id));
       const keep = this.queue.findIndex((item) => item.id === (first ?? current));
@@ -107,7 +142,7 @@ export class ReviewView {
   /** A POST for this reviewer; the progress it answers with is shown unless a later request's already is. */
   private async send<T>(path: string, body: Record<string, unknown>): Promise<T & { progress: Progress }> {
     const seq = ++this.requests;
-    const result = await api<T & { progress: Progress }>(`${this.base}/${path}`, { by: this.who(), ...body });
+    const result = await api<T & { progress: Progress }>(`${this.base}/${path}`, { ...this.who.by(), ...body });
     if (seq > this.progressFrom) {
       this.progressFrom = seq;
       this.progress = result.progress;
@@ -182,6 +217,7 @@ export class ReviewView {
 
   /** The review is over: every item decided, or `closed` says why it closed (a deadline, the run ended). */
   private finish(closed?: string): void {
+    if (this.left) return;
     this.done = true;
     this.status = '';
     show(el('section', { className: 'done' },
@@ -191,9 +227,9 @@ export class ReviewView {
   }
 
   private render(): void {
-    if (this.done) return;
+    if (this.done || this.left) return;
     const { decided, total, title, byReviewer } = this.progress;
-    const mine = byReviewer[this.who()] ?? 0;
+    const mine = byReviewer[this.who.name()] ?? 0;
     const head = el('div', { className: 'progress' },
       el('h2', { text: title ?? `review ${this.stage}` }),
       el('span', { className: 'count', text: `${decided} of ${total} decided · ${total - decided} left · ${mine} by you` }),
@@ -213,9 +249,10 @@ export class ReviewView {
     const question = item.question ?? this.progress.question ?? 'Do these images show the same object instance?';
     const images = el('div', { className: `images n${Math.min(item.images.length, 4)}` });
     for (const img of item.images) {
-      const src = `${this.base}/images/${img.sha256}`;
-      const pic = el('img', { attrs: { src, alt: `${img.role ?? 'image'} of ${img.instance_id ?? 'an instance'}`, loading: 'eager' } });
-      pic.addEventListener('click', () => zoom(src));
+      const pic = el('img', { attrs: { alt: `${img.role ?? 'image'} of ${img.instance_id ?? 'an instance'}` } });
+      const src = imageUrl(`${this.base}/images/${img.sha256}`);
+      src.then((url) => (pic.src = url), (err: Error) => (pic.alt = `image not shown: ${err.message}`));
+      pic.addEventListener('click', () => void src.then(zoom, () => undefined));
       images.append(el('figure', {}, pic, el('figcaption', { text: [img.role, img.instance_id].filter(Boolean).join(' · ') })));
     }
     const meta = el('dl', { className: 'meta' });
@@ -237,6 +274,11 @@ export class ReviewView {
     return el('article', { className: 'item', attrs: { 'data-item': item.id } },
       el('p', { className: 'question', text: question }), images, buttons, note, meta,
       el('p', { className: 'muted', text: `item ${this.index + 1} of ${this.queue.length} held for you` }));
+  }
+
+  /** Fetches an item's images ahead of time: the next item shows at once. */
+  private preload(item: PageItem): void {
+    for (const img of item.images) imageUrl(`${this.base}/images/${img.sha256}`).catch(() => undefined);
   }
 
   private help(): HTMLElement {

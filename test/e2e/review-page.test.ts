@@ -66,6 +66,11 @@ function watchErrors(page: Page): string[] {
   return errors;
 }
 const status = (page: Page, text: RegExp) => page.locator('.status', { hasText: text }).waitFor();
+/** Waits until `n` images of the item on screen are fetched (the page shows them as blob: URLs) and decoded. */
+async function shown(page: Page, n: number): Promise<void> {
+  await expect.poll(() => page.locator('figure img[src^="blob:"]').count()).toBe(n);
+  await Promise.all((await page.locator('figure img').all()).map((img) => img.evaluate((el: HTMLImageElement) => el.decode())));
+}
 const current = (page: Page) => page.locator('article.item').getAttribute('data-item');
 
 test('reviews with the keyboard, survives a reload, and lets the run go on', { timeout: 180_000 }, async () => {
@@ -85,7 +90,7 @@ test('reviews with the keyboard, survives a reload, and lets the run go on', { t
   expect(await page.locator('dd', { hasText: hostile }).count()).toBe(1);
   expect(await page.locator('dl.meta img').count()).toBe(0);
   expect(await page.evaluate(() => (window as { __owned?: number }).__owned)).toBeUndefined();
-  await page.locator('figure img').first().evaluate((img: HTMLImageElement) => img.decode());
+  await shown(page, 2);
   await fs.mkdir(artifacts, { recursive: true });
   await page.screenshot({ path: path.join(artifacts, 'review-page.png') });
 
@@ -201,7 +206,7 @@ test('shows a listing with three candidates in one row and takes counts 0-3 by t
   await page.goto(`${server.url}#/runs/${runId}/stages/check`);
   await page.getByText('How many candidates show the same mug as the listing?').waitFor();
   const figures = page.locator('figure img');
-  await Promise.all((await figures.all()).map((img) => img.evaluate((el: HTMLImageElement) => el.decode())));
+  await shown(page, 4);
   const tops = await Promise.all((await figures.all()).map(async (img) => (await img.boundingBox())!.y));
   expect(tops).toEqual([tops[0], tops[0], tops[0], tops[0]]);
   expect(await page.locator('.choices kbd').allTextContents()).toEqual(['0', '1', '2', '3']);

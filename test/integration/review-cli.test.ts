@@ -5,6 +5,8 @@
  * - a good file is applied in batches; sending it again applies nothing twice
  * - export while open writes the decisions so far and the audit; after close, the stage's outputs
  * - `twinflow review RUN` serves the page at that run's open review; unknown runs and stages are refused
+ * - `--reviewer NAME` prints a signed link per person (the same after a restart, its secret mode 0600);
+ *   `--reviewers FILE` takes a team's own tokens; each link signs its person in, nothing else does
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
@@ -81,27 +83,69 @@ it('opens the page at a run\'s waiting review, and refuses unknown runs and stag
   expect(await twinflow('review', runId, 'nope')).toMatchObject({ code: 2, stderr: expect.stringMatching(/has no stage nope/) });
   expect(await twinflow('review', runId, 'after')).toMatchObject({ code: 2, stderr: expect.stringMatching(/core\/noop stage, not a review/) });
 
-  const child = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'review', runId, '--port', '0'], {
-    cwd: path.resolve(import.meta.dirname, '../..'), env: { ...process.env, TEMPORAL_ADDRESS: h.address, TWINFLOW_HOME: h.home.root, TWINFLOW_USER: 'tester', DISPLAY: '' },
-  });
+  const page = await servePage('review', runId, '--port', '0');
   try {
-    const url = await new Promise<string>((resolve, reject) => {
-      let out = '';
-      child.stdout.on('data', (chunk: Buffer) => {
-        out += chunk.toString();
-        const found = out.match(/review page: (\S+)/);
-        if (found) resolve(found[1]!);
-      });
-      child.once('exit', (code) => reject(new Error(`exited ${code}: ${out}`)));
-    });
+    const url = page.out.match(/review page: (\S+)/)![1]!;
     expect(url).toMatch(new RegExp(`^http://127\\.0\\.0\\.1:\\d+/#/runs/${runId}/stages/check$`));
+    expect(page.out).toMatch(/local mode: .*recorded as unauthenticated/);
     const info = await (await fetch(new URL('/api/runs/' + runId + '/stages/check', url))).json() as { progress: { total: number } };
     expect(info.progress.total).toBe(2);
   } finally {
-    if (child.exitCode === null) {
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGINT');
-      await exited;
-    }
+    await page.stop();
   }
 });
+
+it('prints a signed link per reviewer that still works after a restart, and takes a reviewers file', async () => {
+  const { ref } = await putReviewItems(new ArtifactStore(h.home.artifactsDir), 3);
+  const runId = await h.submit(reviewPipeline(ref));
+  await h.waitFor(runId, 'the review to open', (s) => s.stages.check?.waitingFor === 'review');
+  await fs.writeFile(path.join(dir, 'team.yaml'), 'cat: cat-own-token-0123456789\n');
+  const links = async (...args: string[]) => {
+    const page = await servePage('review', runId, '--port', '0', ...args);
+    try {
+      const found = Object.fromEntries([...page.out.matchAll(/review page for (\S+): (\S+)/g)].map((m) => [m[1]!, m[2]!]));
+      const me = async (link: string, token = new URL(link).searchParams.get('token')!) =>
+        (await (await fetch(new URL('/api/me', link), { headers: { Authorization: `Bearer ${token}` } })).json()) as { user?: string };
+      const users = await Promise.all(Object.values(found).map((link) => me(link)));
+      const stranger = await fetch(new URL('/api/me', Object.values(found)[0]!));
+      return { found, users: users.map((u) => u.user), stranger: stranger.status, out: page.out };
+    } finally {
+      await page.stop();
+    }
+  };
+  const first = await links('--reviewer', 'ann', '--reviewer', 'bob', '--reviewers', path.join(dir, 'team.yaml'));
+  expect(Object.keys(first.found)).toEqual(['ann', 'bob', 'cat']);
+  expect(first.users).toEqual(['ann', 'bob', 'cat']);
+  expect(first.stranger).toBe(401);
+  expect(first.found.ann).toMatch(new RegExp(`^http://127\\.0\\.0\\.1:\\d+/\\?token=[A-Za-z0-9_-]{43}#/runs/${runId}/stages/check$`));
+  expect(first.found.cat).toMatch(/\?token=cat-own-token-0123456789#/);
+  expect(first.out).not.toMatch(/local mode/);
+  expect((await fs.stat(path.join(h.home.root, 'review-secret'))).mode & 0o777).toBe(0o600);
+  const token = (link: string) => new URL(link).searchParams.get('token');
+  const again = await links('--reviewer', 'bob', '--reviewer', 'ann');
+  expect([token(again.found.ann!), token(again.found.bob!)]).toEqual([token(first.found.ann!), token(first.found.bob!)]);
+  expect(token(first.found.ann!)).not.toBe(token(first.found.bob!));
+});
+
+/** `twinflow ARGS` serving the page until stopped; `out` holds what it printed up to the Ctrl-C line. */
+async function servePage(...args: string[]): Promise<{ out: string; stop(): Promise<void> }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', ...args], {
+    cwd: path.resolve(import.meta.dirname, '../..'), env: { ...process.env, TEMPORAL_ADDRESS: h.address, TWINFLOW_HOME: h.home.root, TWINFLOW_USER: 'tester', DISPLAY: '' },
+  });
+  const stop = async () => {
+    if (child.exitCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGINT');
+    await exited;
+  };
+  const out = await new Promise<string>((resolve, reject) => {
+    let text = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      text += chunk.toString();
+      if (/Ctrl-C stops the page/.test(text)) resolve(text);
+    });
+    child.stderr.on('data', (chunk: Buffer) => (text += chunk.toString()));
+    child.once('exit', (code) => reject(new Error(`exited ${code}: ${text}`)));
+  }).catch(async (err) => { await stop(); throw err; });
+  return { out, stop };
+}

@@ -1,8 +1,12 @@
 /**
  * The review server's API and its refusals, against a real dev server and run:
  * - claim, decide and recent work through HTTP; images are served by digest with their type
+ * - local mode: the typed name is recorded as unauthenticated; control characters are stripped from names and notes
  * - path traversal and digests that are not the review's images are refused; nothing is read
- * - off loopback a token is required: none or a wrong one gets 401, the right one (header or cookie) works
+ * - a closed review's images answer 409 like its API; every answer says Cross-Origin-Resource-Policy: same-origin
+ * - with tokens: the page's files need none, every API call does (401); the person comes from the token, a `by`
+ *   naming someone else is 403, assignees and approvers keep others out (403); no cookie is set or taken
+ * - off loopback a token is generated for the person starting the server
  * - on loopback a foreign Host header is refused (DNS rebinding); POSTs from another origin are refused
  * - oversized bodies get 413, non-JSON 415, unknown runs and stages 404, bad decisions 400: nothing changes
  * - approvals are decided through the page's API; a rejection needs a note; a decided gate answers 409
@@ -11,10 +15,10 @@ import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ArtifactStore } from '../../activities/artifact-store.js';
 import type { ArtifactRef } from '../../engine/types.js';
-import { reviewProgress } from '../../review/queue-client.js';
+import { auditSnapshot, reviewProgress } from '../../review/queue-client.js';
 import { startReviewServer, type ReviewServer } from '../../review/server.js';
 import { startHarness, type Harness } from './harness.js';
-import { putImageItems } from '../support/review-items.js';
+import { putImageItems, reviewPipeline } from '../support/review-items.js';
 
 let h: Harness;
 let store: ArtifactStore;
@@ -76,6 +80,18 @@ describe('review server', () => {
     expect(await decided.json()).toMatchObject({ applied: 1, progress: { decided: 1 } });
     const recent = await fetch(`${stageUrl()}/recent?by=ann`);
     expect(await recent.json()).toEqual({ decisions: [{ id: items.ids[0], choice: 'accept' }] });
+    expect((await auditSnapshot(h.session, runId, 'check')).pending).toMatchObject([{ by: 'ann', unauthenticated: true }]);
+  });
+
+  it('strips control characters from typed names and notes, keeping a note\'s lines', async () => {
+    // Two items: the review stays open (its audit not yet flushed) after one decision.
+    const two = (await putImageItems(store, 2, (i) => ({ metadata: { title: `typed names ${i}` } }))).ref;
+    const run = await h.submit(reviewPipeline(two));
+    await h.waitFor(run, 'the review to open', (s) => s.stages.check?.waitingFor === 'review');
+    const [item] = (await (await post(`${stageUrl('check', run)}/claim`, { by: 'ann', count: 1 })).json() as { ids: string[] }).ids;
+    const sent = await post(`${stageUrl('check', run)}/decisions`, { by: '\u001b]0;owned\u0007ann\u009b', decisions: [{ id: item, choice: 'accept', note: 'same\u001b[2J mug\r\nsame\tlid\u0000' }] });
+    expect(sent.status).toBe(200);
+    expect((await auditSnapshot(h.session, run, 'check')).pending).toMatchObject([{ by: ']0;ownedann', note: 'same[2J mug\nsame\tlid', unauthenticated: true }]);
   });
 
   it('refuses path traversal and digests that are not this review\'s images', async () => {
@@ -90,6 +106,27 @@ describe('review server', () => {
     }
     const raw = await fetch(`${server.url}api/runs/${runId}/stages/check/images/../../../../etc/passwd`);
     expect(raw.status).toBe(404);
+  });
+
+  it('answers 409 for the images of a review that closed, as its API does', async () => {
+    const one = await putImageItems(store, 1, () => ({ metadata: { title: 'a review that closes' } }));
+    const run = await h.submit(reviewPipeline(one.ref));
+    await h.waitFor(run, 'the review to open', (s) => s.stages.check?.waitingFor === 'review');
+    const image = `${stageUrl('check', run)}/images/${one.images[0]}`;
+    expect((await fetch(image)).status).toBe(200);
+    await post(`${stageUrl('check', run)}/decisions`, { by: 'ann', decisions: [{ id: one.ids[0], choice: 'accept' }] });
+    await h.result(run);
+    const closed = await fetch(image);
+    expect(closed.status).toBe(409);
+    expect((await closed.json() as { error: string }).error).toMatch(/review check of run .* is closed/);
+    expect((await fetch(stageUrl('check', run))).status).toBe(409);
+  });
+
+  it('tells browsers every answer is for this origin only', async () => {
+    for (const url of [server.url, `${server.url}page.js`, `${server.url}api/waiting`, `${stageUrl()}/images/${items.images[1]}`, `${stageUrl()}/images/nope`]) {
+      expect((await fetch(url)).headers.get('cross-origin-resource-policy'), url).toBe('same-origin');
+    }
+    expect((await fetch(server.url)).headers.get('content-security-policy')).toMatch(/img-src 'self' blob:;/);
   });
 
   it('refuses oversized and non-JSON bodies, unknown runs and stages, and bad decisions, changing nothing', async () => {
@@ -121,8 +158,8 @@ describe('review server', () => {
   it('refuses a foreign Host header on loopback', async () => {
     expect(await raw(`${server.url}api/waiting`, { headers: { Host: 'evil.example:80' } })).toBe(403);
     expect(await raw(`${server.url}api/me`, { headers: { Host: new URL(server.url).host } })).toBe(200);
-    const waiting = await (await fetch(`${server.url}api/waiting`)).json() as { waiting: Array<{ stage: string; kind: string }> };
-    expect(waiting.waiting.map((w) => [w.stage, w.kind])).toEqual([['check', 'review'], ['gate', 'approval']]);
+    const waiting = await (await fetch(`${server.url}api/waiting`)).json() as { waiting: Array<{ runId: string; stage: string; kind: string }> };
+    expect(waiting.waiting.filter((w) => w.runId === runId).map((w) => [w.stage, w.kind])).toEqual([['check', 'review'], ['gate', 'approval']]);
   });
 
   it('decides approvals, refusing a rejection without a note', async () => {
@@ -137,23 +174,88 @@ describe('review server', () => {
   });
 });
 
+describe('review server with a token per person', () => {
+  let team: ReviewServer;
+  let teamRun: string;
+  let teamItems: { ref: ArtifactRef; ids: string[]; images: string[] };
+  const ANN = 'ann-token-0123456789abcdef';
+  const BOB = 'bob-token-0123456789abcdef';
+  const as = (token: string) => ({ Authorization: `Bearer ${token}` });
+  const teamUrl = (stage: string) => `${team.url}api/runs/${encodeURIComponent(teamRun)}/stages/${stage}`;
+
+  beforeAll(async () => {
+    teamItems = await putImageItems(store, 3);
+    teamRun = await h.submit(JSON.stringify({
+      name: 'review-team',
+      stages: {
+        check: { uses: 'core/review', with: { items: teamItems.ref, assignees: ['ann'] } },
+        gate: { uses: 'core/approval', with: { message: 'ship it?', approvers: ['ann'] } },
+      },
+    }));
+    await h.waitFor(teamRun, 'both stages to wait', (s) => s.stages.check?.waitingFor === 'review' && s.stages.gate?.state === 'waiting');
+    team = await startReviewServer({ session: h.session, store, port: 0, defaultUser: 'tester', people: [{ name: 'ann', token: ANN }, { name: 'bob', token: BOB }] });
+  });
+  afterAll(async () => team?.close());
+
+  it('prints a link per person and serves the page itself without a token, but no API call', async () => {
+    expect(team.links).toEqual([{ name: 'ann', url: `${team.url}?token=${ANN}` }, { name: 'bob', url: `${team.url}?token=${BOB}` }]);
+    const link = await fetch(team.links[0]!.url, { redirect: 'manual' });
+    expect(link.status).toBe(200);
+    expect(link.headers.get('set-cookie')).toBeNull();
+    expect((await fetch(`${team.url}page.js`)).status).toBe(200);
+    const refused: Array<Record<string, string>> = [{}, as('wrong-token-0123456789abcdef'), as(ANN.slice(0, -1)), { Cookie: `twinflow_review=${ANN}` }];
+    for (const headers of refused) {
+      const res = await fetch(`${team.url}api/waiting`, { headers });
+      expect(res.status, JSON.stringify(headers)).toBe(401);
+      expect((await res.json() as { error: string }).error).toMatch(/open the review page with your own link/);
+    }
+    expect((await fetch(`${teamUrl('check')}/images/${teamItems.images[0]}`)).status).toBe(401);
+    expect((await fetch(`${teamUrl('check')}/images/${teamItems.images[0]}`, { headers: as(ANN) })).status).toBe(200);
+    expect(await (await fetch(`${team.url}api/me`, { headers: as(BOB) })).json()).toEqual({ user: 'bob', signedIn: true });
+  });
+
+  it('records the person the token names, refuses acting as someone else, and keeps non-assignees out', async () => {
+    const claimed = await post(`${teamUrl('check')}/claim`, { count: 1 }, as(ANN));
+    expect((await claimed.json() as { ids: string[] }).ids).toEqual([teamItems.ids[0]]);
+    const posing = await post(`${teamUrl('check')}/decisions`, { by: 'bob', decisions: [{ id: teamItems.ids[0], choice: 'accept' }] }, as(ANN));
+    expect(posing.status).toBe(403);
+    expect((await posing.json() as { error: string }).error).toMatch(/you are signed in as ann and cannot act as "bob"; leave "by" out/);
+    const bob = await post(`${teamUrl('check')}/decisions`, { decisions: [{ id: teamItems.ids[1], choice: 'accept' }] }, as(BOB));
+    expect(bob.status).toBe(403);
+    expect((await bob.json() as { error: string }).error).toMatch(/bob may not decide this review; assignees: ann/);
+    expect((await post(`${teamUrl('check')}/claim`, { count: 1 }, as(BOB))).status).toBe(403);
+    const ann = await post(`${teamUrl('check')}/decisions`, { decisions: [{ id: teamItems.ids[0], choice: 'accept', note: 'same' }] }, as(ANN));
+    expect(ann.status).toBe(200);
+    expect(await (await fetch(`${teamUrl('check')}/recent`, { headers: as(ANN) })).json()).toEqual({ decisions: [{ id: teamItems.ids[0], choice: 'accept' }] });
+    const [record] = (await auditSnapshot(h.session, teamRun, 'check')).pending;
+    expect(record).toMatchObject({ by: 'ann', note: 'same' });
+    expect(record!.unauthenticated).toBeUndefined();
+  });
+
+  it('lets only an approver decide an approval, under the name their token carries', async () => {
+    const bob = await post(`${teamUrl('gate')}/approve`, { note: 'fine by me' }, as(BOB));
+    expect(bob.status).toBe(403);
+    expect((await bob.json() as { error: string }).error).toMatch(/bob may not decide stage gate; approvers: ann/);
+    expect((await post(`${teamUrl('gate')}/approve`, { by: 'ann' }, as(BOB))).status).toBe(403);
+    const ann = await post(`${teamUrl('gate')}/approve`, { note: 'numbers match' }, as(ANN));
+    expect(await ann.json()).toMatchObject({ state: 'succeeded', approval: { decision: 'approved', by: 'ann', note: 'numbers match' } });
+  });
+});
+
 describe('review server off loopback', () => {
-  it('requires the token on every request and accepts it as a header or as the cookie the page link sets', async () => {
+  it('generates a token for the person who starts it and requires it on every API call', async () => {
     const open = await startReviewServer({ session: h.session, store, host: '0.0.0.0', port: 0, defaultUser: 'tester' });
     try {
-      expect(open.token).toMatch(/^[A-Za-z0-9_-]{20,}$/);
+      expect(open.links).toHaveLength(1);
+      expect(open.openUrl).toBe(open.links[0]!.url);
+      const token = new URL(open.openUrl).searchParams.get('token')!;
+      expect(token).toMatch(/^[A-Za-z0-9_-]{20,}$/);
       const api = `${open.url}api/waiting`;
       expect((await fetch(api)).status).toBe(401);
       expect((await fetch(api, { headers: { Authorization: 'Bearer wrong' } })).status).toBe(401);
-      expect((await fetch(`${open.url}?token=wrong`, { redirect: 'manual' })).status).toBe(401);
-      expect((await post(`${open.url}api/runs/${runId}/stages/check/decisions`, { by: 'ann', decisions: [{ id: items.ids[2], choice: 'reject' }] })).status).toBe(401);
-      expect((await fetch(api, { headers: { Authorization: `Bearer ${open.token}` } })).status).toBe(200);
-      const link = await fetch(open.openUrl, { redirect: 'manual' });
-      expect(link.status).toBe(303);
-      const cookie = link.headers.get('set-cookie')!;
-      expect(cookie).toMatch(/HttpOnly/i);
-      expect(cookie).toMatch(/SameSite=Strict/i);
-      expect((await fetch(api, { headers: { Cookie: cookie.split(';')[0]! } })).status).toBe(200);
+      expect((await post(`${open.url}api/runs/${runId}/stages/check/decisions`, { decisions: [{ id: items.ids[2], choice: 'reject' }] })).status).toBe(401);
+      expect((await fetch(api, { headers: { Authorization: `Bearer ${token}` } })).status).toBe(200);
+      expect(await (await fetch(`${open.url}api/me`, { headers: { Authorization: `Bearer ${token}` } })).json()).toEqual({ user: 'tester', signedIn: true });
       expect(await votes()).toBe(1);
     } finally {
       await open.close();

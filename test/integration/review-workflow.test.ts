@@ -7,6 +7,9 @@
  * - deadlines: fail (decisions kept for the retry), accept-remaining, keep-waiting
  * - a policy decides every item at once, marked automatic
  * - continue-as-new with tiny limits keeps every decision
+ * - one person holds at most 50 items at once; released items go to others at once
+ * - assignees keep others out (forbidden), names with control characters are refused,
+ *   notes are kept as plain text, names nobody checked are marked unauthenticated
  */
 import fs from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,6 +18,7 @@ import type { Decision } from '../../activities/review/items.js';
 import type { ArtifactRef } from '../../engine/types.js';
 import type { AuditRecord } from '../../workflows/review-messages.js';
 import { auditSnapshot, claimItems, decideItems, reviewProgress, ReviewRequestError } from '../../review/queue-client.js';
+import { MAX_HELD_PER_REVIEWER } from '../../workflows/review-messages.js';
 import { retryUpdate } from '../../workflows/messages.js';
 import { startHarness, summary, type Harness } from './harness.js';
 import { putReviewItems, reviewPipeline } from '../support/review-items.js';
@@ -161,6 +165,39 @@ describe('core/review', () => {
     expect(out).toMatchObject({ outcome: 'policy', policy: 'top-one: accept the top 1 of each group by score; reject the rest', counts: { automatic: 6, accept: 2 } });
     const decisions = await jsonl<Decision>(out.decisions);
     expect(decisions.every((d) => d.automatic && d.by === 'policy:top-one')).toBe(true);
+  });
+
+  it('lets one person hold at most 50 items at once and hands released items to others at once', async () => {
+    const { ref, ids } = await putReviewItems(store, 70);
+    const runId = await h.submit(reviewPipeline(ref));
+    await waitingReview(runId);
+    const ann = await claimItems(h.session, runId, 'check', 'ann', 200);
+    expect(ann.ids).toEqual(ids.slice(0, MAX_HELD_PER_REVIEWER));
+    expect(ann.limited).toMatch(/you hold 50 items, the most one person may hold at once/);
+    expect((await claimItems(h.session, runId, 'check', 'bob', 30)).ids).toEqual(ids.slice(50));
+    // What the page sends when it closes: nothing claimed in exchange.
+    expect((await claimItems(h.session, runId, 'check', 'ann', 0, ids.slice(0, 10))).ids).toEqual([]);
+    expect((await claimItems(h.session, runId, 'check', 'bob', 30)).ids).toEqual([...ids.slice(0, 10), ...ids.slice(50)]);
+    const nothing = await refused(claimItems(h.session, runId, 'check', 'ann', 0));
+    expect(nothing.message).toMatch(/claim between 1 and 200 items at a time \(0 only to release items\)/);
+  });
+
+  it('keeps people who are not assignees out, refuses names with control characters, and marks names nobody checked', async () => {
+    const { ref, ids } = await putReviewItems(store, 2);
+    const runId = await h.submit(reviewPipeline(ref, { assignees: ['ann', 'bob'] }));
+    await waitingReview(runId);
+    const outsider = await refused(decideItems(h.session, runId, 'check', 'eve', [{ id: ids[0]!, choice: 'accept' }]));
+    expect(outsider).toMatchObject({ kind: 'forbidden', message: expect.stringMatching(/eve may not decide this review; assignees: ann, bob/) });
+    expect((await refused(claimItems(h.session, runId, 'check', 'eve', 1))).kind).toBe('forbidden');
+    const escape = await refused(decideItems(h.session, runId, 'check', 'ann\u001b[2J', [{ id: ids[0]!, choice: 'accept' }]));
+    expect(escape).toMatchObject({ kind: 'invalid', message: expect.stringMatching(/holds control characters/) });
+    await decideItems(h.session, runId, 'check', 'ann', [{ id: ids[0]!, choice: 'accept', note: 'same\u001b[31m mug\r\nsame lid\u0007' }], { unauthenticated: true });
+    await decideItems(h.session, runId, 'check', 'bob', [{ id: ids[1]!, choice: 'reject' }]);
+    const run = await h.result(runId);
+    const out = run.stages.check!.outputs as unknown as ReviewOut;
+    const audit = await jsonl<AuditRecord>(out.audit);
+    expect(audit.map((a) => [a.by, a.note, a.unauthenticated])).toEqual([['ann', 'same[31m mug\nsame lid', true], ['bob', undefined, undefined]]);
+    expect((await jsonl<Decision>(out.decisions)).map((d) => [d.by, d.unauthenticated])).toEqual([['ann', true], ['bob', undefined]]);
   });
 
   it('continues as new under tiny limits without losing a decision, and exports the audit while open', async () => {
