@@ -2,6 +2,8 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 
+const MAX_TAIL_LINE = 500;
+
 /**
  * A stage's log on the worker's disk, appended across attempts, plus the last lines in
  * memory for the failure message.
@@ -24,7 +26,8 @@ export class StageLog {
 
   line(text: string): void {
     this.out.write(`${text}\n`);
-    this.tail.push(text);
+    // The tail travels in the failure (and the run's state): a few KB, however long the lines.
+    this.tail.push(text.length > MAX_TAIL_LINE ? `${text.slice(0, MAX_TAIL_LINE)}… (${text.length} characters)` : text);
     if (this.tail.length > this.tailSize) this.tail.shift();
   }
 

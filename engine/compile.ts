@@ -12,6 +12,7 @@ import { issueDiagnostics } from './issues.js';
 import { getKind, kinds, type StageKind } from './kinds/registry.js';
 import { loadPipelineFile, loadPipelineText, type LoadResult } from './load.js';
 import { expandMatrix, matrixSize, matrixStageId, MAX_MATRIX_EXPANSIONS } from './matrix.js';
+import { MAX_PIPELINE_BYTES, MAX_RUN_STAGES, utf8Bytes } from './limits.js';
 import { applyOverrides } from './params.js';
 import { PipelineSource, type Position, type ValuePath } from './pipeline-source.js';
 import type { PipelineSpec, StageSpec } from './schema.js';
@@ -217,9 +218,27 @@ export function compilePipeline(spec: PipelineSpec, opts: CompileOptions): Compi
   }
   const facts = Object.entries(spec.stages).map(([key, stage]) => checkStage(key, stage, { ...scope, stageKey: key }));
   checkCycles(facts, scope);
+  checkRunSize(spec, scope);
   if (scope.diagnostics.length > 0) return { diagnostics: sortDiagnostics(scope.diagnostics) };
-  return { pipeline: assemble(facts, spec, params, opts), diagnostics: [] };
+  const pipeline = assemble(facts, spec, params, opts);
+  const bytes = utf8Bytes(JSON.stringify(pipeline));
+  if (bytes > MAX_PIPELINE_BYTES) {
+    const message = `the compiled pipeline is ${kb(bytes)}; one run holds at most ${kb(MAX_PIPELINE_BYTES)} (it travels in Temporal payloads of at most 2 MB, with the state of every stage); ` +
+      'move long inline values (scripts, lists, templates) into files the stages read, or split the pipeline into several';
+    return { diagnostics: [source.diagnostic(['stages'], message, { key: true })] };
+  }
+  return { pipeline, diagnostics: [] };
 }
+
+/** Stages after matrix expansion: one run holds MAX_RUN_STAGES (see engine/limits.ts). */
+function checkRunSize(spec: PipelineSpec, scope: ExpressionScope): void {
+  const total = Object.values(spec.stages).reduce((n, stage) => n + (stage.matrix ? matrixSize(stage.matrix) : 1), 0);
+  if (total <= MAX_RUN_STAGES) return;
+  scope.diagnostics.push(scope.source.diagnostic(['stages'], `the pipeline expands to ${total.toLocaleString('en-US')} stages; one run holds at most ${MAX_RUN_STAGES.toLocaleString('en-US')} ` +
+    '(its pipeline and the state of every stage travel in one Temporal payload of at most 2 MB each time it continues as new); split it into several pipelines, or use fewer matrix values', { key: true }));
+}
+
+const kb = (bytes: number) => `${Math.round(bytes / 1024).toLocaleString('en-US')} KB`;
 
 function finish(loaded: LoadResult, file: string, set: Record<string, string> | undefined): CompileResult {
   if (!loaded.spec) return { diagnostics: sortDiagnostics(loaded.diagnostics) };

@@ -16,7 +16,8 @@ import type { Activities, StageActivity } from '../activities/index.js';
 import type { StageActivityInput } from '../activities/stage-io.js';
 import type { OpenReviewResult } from '../activities/review/open.js';
 import { evaluateCondition, references, resolveInputs, type ExprContext } from '../engine/expressions.js';
-import type { CompiledPipeline, CompiledStage, RunState } from '../engine/types.js';
+import type { CompiledPipeline, CompiledStage, JsonObject, RunState } from '../engine/types.js';
+import { RUN_STATE_BUDGET, utf8Bytes } from '../engine/limits.js';
 import {
   approveUpdate,
   rejectUpdate,
@@ -39,6 +40,8 @@ import { reviewWorkflowId } from './review-messages.js';
 /** A worker that vanished mid-stage is replaced this many times before the stage counts as failed. */
 const MAX_WORKER_LOSSES = 10;
 const NON_RETRYABLE = ['InvalidStageInput', 'OutputsTooLarge'];
+/** What a finished stage's record grows by besides its outputs (times, attempts, events), about. */
+const STAGE_RECORD_BYTES = 300;
 
 const { lookupCache } = proxyLocalActivities<Activities>({
   startToCloseTimeout: '1 minute',
@@ -76,6 +79,8 @@ class Interpreter {
   private endedAt?: string;
   private cancelled = false;
   private changed = true;
+  /** Bytes continue-as-new would carry: the pipeline, every stage's record and outputs (see engine/limits.ts). */
+  private stateBytes: number;
 
   constructor(private readonly input: PipelineInput) {
     this.p = input.pipeline;
@@ -84,6 +89,7 @@ class Interpreter {
     this.generation = input.carried?.generation ?? 0;
     this.stages = input.carried?.stages ?? initialStages(this.p);
     this.reviewResume = input.carried?.reviewResume ?? {};
+    this.stateBytes = utf8Bytes(JSON.stringify(this.p)) + utf8Bytes(JSON.stringify(this.stages));
   }
 
   async execute(): Promise<RunStatus> {
@@ -227,6 +233,7 @@ class Interpreter {
     // A stale entry is a miss that says why: people should know why a cached stage ran again.
     if (found.stale && !this.options.noCache) rec.events.push({ at: now(), event: 'cache-stale', note: `cache entry not used: ${found.stale}` });
     if (!found.hit || this.options.noCache) return false;
+    if (!this.fits(rec, found.hit.outputs)) return true;
     Object.assign(rec, {
       state: 'cached',
       outputs: found.hit.outputs,
@@ -240,6 +247,7 @@ class Interpreter {
   private async runActivity(spec: CompiledStage, rec: StageStatus, call: StageActivityInput): Promise<void> {
     const result = await this.untilAWorkerFinishes(spec, rec, () => this.activity(spec)(call));
     rec.attempts += result.attempt;
+    if (!this.fits(rec, result.outputs)) return;
     Object.assign(rec, { state: 'succeeded', outputs: result.outputs, log: result.log, endedAt: now() });
   }
 
@@ -275,6 +283,7 @@ class Interpreter {
     const opened = await this.untilAWorkerFinishes(spec, rec, () => open(spec)(call));
     if ('decided' in opened) {
       rec.attempts += opened.decided.attempt;
+      if (!this.fits(rec, opened.decided.outputs)) return;
       Object.assign(rec, { state: 'succeeded', outputs: opened.decided.outputs, endedAt: now() });
       return;
     }
@@ -301,7 +310,27 @@ class Interpreter {
           `retry the stage to reopen the review with them (e.g. twinflow retry ${call.runId} ${spec.id} --set deadline=24h)`,
       });
     }
+    if (!this.fits(rec, result.outputs)) return;
     Object.assign(rec, { state: 'succeeded', outputs: result.outputs, endedAt: now() });
+  }
+
+  /**
+   * Whether a stage's outputs fit in what the run can carry; if not, the stage fails with
+   * why, since a run whose state passes Temporal's payload limit could never continue.
+   */
+  private fits(rec: StageStatus, outputs: JsonObject): boolean {
+    const bytes = utf8Bytes(JSON.stringify(outputs)) + STAGE_RECORD_BYTES;
+    if (this.stateBytes + bytes <= RUN_STATE_BUDGET) {
+      this.stateBytes += bytes;
+      return true;
+    }
+    this.fail(rec, {
+      type: 'RunStateTooLarge',
+      message: `this stage's outputs are ${bytes} bytes, which would bring the run's state to ${this.stateBytes + bytes} bytes; ` +
+        `a run's pipeline, stage records and outputs must stay under ${RUN_STATE_BUDGET} (Temporal carries them in one 2 MB payload when the run continues as new). ` +
+        'Write bulk data to files or artifacts and output their paths or references, then retry the stage',
+    });
+    return false;
   }
 
   private activity(spec: CompiledStage): StageActivity {

@@ -9,6 +9,8 @@
  * - cancel kills a running `sleep` (its whole process group)
  * - a second run is all cache hits; a failed stage writes no cache entry
  * - a long run continues as new and carries its state across
+ * - outputs that would take the run's state past what continue-as-new can carry fail
+ *   their stage with why, instead of stalling the run
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -249,5 +251,19 @@ stages:
     expect(done.generation).toBeGreaterThan(0);
     expect(Object.values(done.stages).every((s) => s.state === 'succeeded')).toBe(true);
     expect(done.stages.s11!.outputs).toEqual({ i: 11 });
+  });
+
+  it('fails a stage whose outputs would take the run past the state it can carry, and the rest go on', async () => {
+    const stages = Array.from({ length: 34 }, (_, i) =>
+      `  s${i}: { uses: core/shell, with: { run: 'printf "{\\"i\\": ${i}, \\"blob\\": \\"%s\\"}\\n" "$(head -c 60000 /dev/zero | tr "\\\\0" a)"' } }`).join('\n');
+    const runId = await h.submit(`name: bulky\nconcurrency: 2\nstages:\n${stages}\n  after: { uses: core/noop, with: { outputs: { ok: true } } }\n`);
+    const waiting = await h.waitFor(runId, 'a stage to fail for size', (s) => Object.values(s.stages).some((st) => st.error?.type === 'RunStateTooLarge') &&
+      Object.values(s.stages).every((st) => st.state !== 'running' && st.state !== 'pending'), 120_000);
+    const failed = Object.values(waiting.stages).filter((st) => st.state === 'failed');
+    expect(failed.length).toBeGreaterThan(0);
+    expect(failed[0]!.error!.message).toMatch(/would bring the run's state to \d+ bytes; .* under 1800000/);
+    expect(Object.values(waiting.stages).filter((st) => st.state === 'succeeded').length).toBeGreaterThan(25);
+    expect(waiting.stages.after!.state).toBe('succeeded');
+    await h.env.client.workflow.getHandle(runId).cancel();
   });
 });

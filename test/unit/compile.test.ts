@@ -228,4 +228,24 @@ describe('compile errors', () => {
   it('returns loader problems when the file does not load', () => {
     expect(problems('duplicate-key.yaml')).toEqual(['8:3: duplicate key build (first at line 3); YAML would keep only the last one']);
   });
+
+  it('refuses a pipeline that expands past what one run holds, with the numbers', () => {
+    const values = Array.from({ length: 1000 }, (_, i) => i).join(', ');
+    const stages = Array.from({ length: 105 }, (_, i) => `  s${i}: { uses: core/noop, matrix: { n: [${values}] } }`).join('\n');
+    const { pipeline, diagnostics } = compileText(`name: huge\nstages:\n${stages}\n`);
+    expect(pipeline).toBeUndefined();
+    expect(diagnostics.map(formatDiagnostic)).toEqual([expect.stringMatching(/^p\.yaml:2:1: the pipeline expands to 105,000 stages; one run holds at most 2,000 .*2 MB/)]);
+  });
+
+  it('takes 2,000 stages and refuses 2,001', () => {
+    const text = (n: number) => `name: wide\nstages:\n${Array.from({ length: n }, (_, i) => `  s${i}: { uses: core/noop }`).join('\n')}\n`;
+    expect(compileText(text(2000)).pipeline?.order).toHaveLength(2000);
+    expect(compileText(text(2001)).diagnostics.map(formatDiagnostic)).toEqual([expect.stringMatching(/expands to 2,001 stages; one run holds at most 2,000/)]);
+  });
+
+  it('refuses a compiled pipeline too large to travel in Temporal payloads', () => {
+    const script = 'echo x\n'.repeat(120_000);
+    const { diagnostics } = compileText(`name: long\nstages:\n  a: { uses: core/shell, with: { run: ${JSON.stringify(script)} } }\n`);
+    expect(diagnostics.map(formatDiagnostic)).toEqual([expect.stringMatching(/the compiled pipeline is 9\d\d KB; one run holds at most 768 KB/)]);
+  });
 });
