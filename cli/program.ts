@@ -98,10 +98,12 @@ export function buildProgram(): Command {
   const pageOptions = (cmd: Command) => cmd
     .option('--host <address>', 'address to bind; anything but loopback requires a token', '127.0.0.1')
     .option('--port <n>', 'HTTP port (0: any free port)', (v) => (v === '0' ? 0 : port(v)), 7300)
-    .option('--token <token>', 'require this token on every request (generated and printed when binding off loopback)')
-    .option('--as <name>', 'the reviewer name the page suggests (default $TWINFLOW_USER or your login)');
+    .option('--token <token>', 'one person\'s token (the person --as names); a token is generated and printed when binding off loopback')
+    .option('--as <name>', 'whose --token it is; without tokens, the name the page suggests (default $TWINFLOW_USER or your login)')
+    .option('--reviewer <name>', 'print a personal link for NAME, signed with $TWINFLOW_HOME/review-secret, valid across restarts (repeatable)', collect, [])
+    .option('--reviewers <file>', 'YAML or JSON mapping each name to that person\'s token');
   const review = pageOptions(program.command('review').argument('[run]').argument('[stage]'))
-    .description('open the review page at a run\'s review or approval (first waiting stage without STAGE); subcommands: serve, export, decide')
+    .description('open the review page at a run\'s review or approval (first waiting stage without STAGE); with --token, --reviewer or --reviewers each person signs in with their own link; subcommands: serve, export, decide')
     .action((run: string | undefined, stage: string | undefined, o: ReviewPageOptions) => {
       if (!run) throw new CliError('which run? `twinflow review RUN [STAGE]`, or `twinflow review serve` for every run', 'list runs with `twinflow list`', 2);
       return reviewPage().then((m) => m.reviewOpenCommand(run, stage, o));
