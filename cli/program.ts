@@ -1,4 +1,4 @@
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { pipelineJsonSchema } from '../engine/schema.js';
 import { StageCache } from '../activities/cache.js';
 import { homeLayout } from '../activities/home.js';
@@ -30,6 +30,8 @@ export function buildProgram(): Command {
     .option('--debug', 'show stack traces')
     // Options after a subcommand belong to it: `review serve --port` must not be taken by `review --port`.
     .enablePositionalOptions()
+    // Usage errors throw (main exits 2 for them, as for an unknown --set) instead of exiting 1 inside commander.
+    .exitOverride()
     .showHelpAfterError()
     .configureOutput({ outputError: (text, write) => write(text) });
 
@@ -135,11 +137,24 @@ export function buildProgram(): Command {
   return program;
 }
 
+/** Exit codes: 0 done, 1 the work failed, 2 the command was wrong (usage, unknown run or stage, bad input). */
 export async function main(argv: string[]): Promise<void> {
+  // `twinflow list | head`: a reader that goes away early is not an error.
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+      throw err;
+    });
+  }
   const program = buildProgram();
   try {
     await program.parseAsync(argv);
   } catch (err) {
+    if (err instanceof CommanderError) {
+      // commander has printed the problem (and the help) already.
+      process.exitCode = ['commander.helpDisplayed', 'commander.version', 'commander.help'].includes(err.code) ? 0 : 2;
+      return;
+    }
     const debug = argv.includes('--debug');
     if (err instanceof CliError) {
       process.stderr.write(`error: ${err.message}\n${err.hint ? `hint: ${err.hint}\n` : ''}`);
