@@ -162,8 +162,7 @@ function approvalRoutes(app: Hono<Env>, session: Session): void {
       if (!(await runStatus(session, run)).stages[stage]) throw new ReviewRequestError('not-found', `run ${run} has no stage ${stage}`);
       const note = typeof body.note === 'string' && body.note.trim() ? stripControls(body.note, 'lines') : undefined;
       const who = decider(c, body.by);
-      // `unauthenticated` is kept once the interpreter's approval record has the field (workflows/decisions.ts).
-      const args: DecisionArgs & { unauthenticated?: true } = { stage, by: who.by, ...(note ? { note } : {}), ...(who.unauthenticated ? { unauthenticated: true } : {}) };
+      const args: DecisionArgs = { stage, by: who.by, ...(note ? { note } : {}), ...(who.unauthenticated ? { unauthenticated: true } : {}) };
       const rec = await session.client.workflow.getHandle(run).executeUpdate(update, { args: [args] });
       return c.json({ state: rec.state, approval: rec.approval ?? null });
     });

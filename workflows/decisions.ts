@@ -39,18 +39,19 @@ export function checkDecision(kind: DecisionKind, rec: StageStatus, spec: Compil
 }
 
 /** Applies an accepted decision to the stage's record; the interpreter's loop takes it from there. */
-export function applyDecision(kind: DecisionKind, rec: StageStatus, args: { by: string; note?: string; set?: Record<string, unknown> }): void {
+export function applyDecision(kind: DecisionKind, rec: StageStatus, args: { by: string; note?: string; set?: Record<string, unknown>; unauthenticated?: true }): void {
   const at = now();
   const by = args.by;
   const note = args.note === undefined ? undefined : stripControls(args.note, 'lines');
+  const typed = args.unauthenticated === true ? { unauthenticated: true as const } : {};
   if (kind === 'approve') {
-    rec.approval = { decision: 'approved', by, at, note };
-    Object.assign(rec, { state: 'succeeded', waitingFor: undefined, endedAt: at, outputs: { approved: true, by, at, ...(note ? { note } : {}) } });
-    rec.events.push({ at, event: 'approved', by, note });
+    rec.approval = { decision: 'approved', by, at, note, ...typed };
+    Object.assign(rec, { state: 'succeeded', waitingFor: undefined, endedAt: at, outputs: { approved: true, by, at, ...(note ? { note } : {}), ...typed } });
+    rec.events.push({ at, event: 'approved', by, note, ...typed });
   } else if (kind === 'reject') {
-    rec.approval = { decision: 'rejected', by, at, note };
+    rec.approval = { decision: 'rejected', by, at, note, ...typed };
     Object.assign(rec, { state: 'failed', waitingFor: undefined, endedAt: at, error: { message: `rejected by ${by}: ${note ?? ''}`, type: 'Rejected' } });
-    rec.events.push({ at, event: 'rejected', by, note });
+    rec.events.push({ at, event: 'rejected', by, note, ...typed });
   } else if (kind === 'retry') {
     const set = args.set as StageStatus['overrides'];
     Object.assign(rec, { state: 'pending', error: undefined, waitingFor: undefined, overrides: { ...rec.overrides, ...set } });

@@ -24,6 +24,8 @@ export interface StageEvent {
   at: string;
   event: 'approved' | 'rejected' | 'retry' | 'skip' | 'worker-lost' | 'worker-stopped' | 'failed' | 'cache-hit' | 'cache-stale';
   by?: string;
+  /** `by` is a name someone typed on a review page in local mode, not a verified identity. */
+  unauthenticated?: true;
   note?: string;
   set?: JsonObject;
 }
@@ -33,6 +35,8 @@ export interface ApprovalRecord {
   by: string;
   at: string;
   note?: string;
+  /** Decided on a review page in local mode: `by` was typed, not verified. */
+  unauthenticated?: true;
 }
 
 export interface StageError {
@@ -98,6 +102,8 @@ export interface DecisionArgs {
   stage: string;
   by: string;
   note?: string;
+  /** Sent by a review page in local mode, where nobody checked who typed `by`. */
+  unauthenticated?: true;
 }
 
 export interface RetryArgs extends DecisionArgs {

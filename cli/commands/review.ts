@@ -6,7 +6,7 @@ import { finalDecisions, replayVotes } from '../../activities/review/audit.js';
 import { readAudit } from '../../activities/review/close.js';
 import { describeProblems, readJsonl, type JsonlProblem } from '../../activities/data/jsonl.js';
 import type { ArtifactRef } from '../../engine/types.js';
-import { MAX_DECISIONS_PER_UPDATE, type AuditRecord, type ReviewDecisionInput } from '../../workflows/review-messages.js';
+import { MAX_DECISIONS_PER_UPDATE, stripControls, type AuditRecord, type ReviewDecisionInput } from '../../workflows/review-messages.js';
 import {
   auditSnapshot, decideItems, queueIds, reviewProgress, reviewStage, runStatus, ReviewRequestError,
 } from '../../review/queue-client.js';
@@ -86,7 +86,7 @@ export async function reviewDecideCommand(runId: string, stage: string, opts: De
     const rows = await readDecisionFile(opts.file, known, progress.choices);
     const byPerson = new Map<string, ReviewDecisionInput[]>();
     for (const { by, ...d } of rows) {
-      const who = by ?? whoami(opts.as);
+      const who = stripControls(by ?? whoami(opts.as));
       byPerson.set(who, [...(byPerson.get(who) ?? []), d]);
     }
     const sum = { applied: 0, duplicates: 0, undone: 0, skipped: [] as Array<{ id: string; reason: string }> };
@@ -118,9 +118,10 @@ async function readDecisionFile(file: string, known: Set<string>, choices: strin
       : typeof v.choice !== 'string' ? 'needs "choice" (or "undo": true)'
       : !choices.includes(v.choice) ? `"${v.choice}" is not a choice; choices: ${choices.join(', ')}`
       : undefined;
-    const badBy = v?.by !== undefined && (typeof v.by !== 'string' || !v.by.trim()) ? '"by" must be a name' : undefined;
+    const badBy = v?.by !== undefined && (typeof v.by !== 'string' || !stripControls(v.by).trim()) ? '"by" must be a name' : undefined;
     if (wrong ?? badBy) problems.push({ file, line, message: (wrong ?? badBy)! });
-    else rows.push({ id: v.id, ...(v.undo ? { undo: true } : { choice: v.choice! }), ...(typeof v.note === 'string' ? { note: v.note } : {}), ...(v.by ? { by: v.by } : {}) });
+    // Names and notes reach terminals: control characters go here, line by line, rather than refusing the whole batch later.
+    else rows.push({ id: v.id, ...(v.undo ? { undo: true } : { choice: v.choice! }), ...(typeof v.note === 'string' ? { note: stripControls(v.note, 'lines') } : {}), ...(v.by ? { by: stripControls(v.by) } : {}) });
   }
   if (problems.length) throw new CliError(`${file} has ${describeProblems(problems)}; nothing was sent`, undefined, 2);
   if (!rows.length) throw new CliError(`${file} holds no decisions`, undefined, 2);

@@ -37,6 +37,7 @@ export const approvalKind: StageKind = {
     by: z.string(),
     at: z.string(),
     note: z.string().optional(),
+    unauthenticated: z.literal(true).optional().describe('Approved on a review page in local mode: `by` was typed, not verified.'),
   }),
   defaultQueue: 'cpu',
   cacheByDefault: false,

@@ -65,12 +65,14 @@ it('decides a review from a file and exports it, open and closed', async () => {
   expect((await lines('check.decisions.jsonl')).map((d) => [d.id, d.choice, d.by])).toEqual([[ids[0], 'yes', 'tester'], [ids[1], 'no', 'zoe'], [ids[2], 'unsure', 'tester']]);
   expect((await lines('check.audit.jsonl')).map((a) => a.seq)).toEqual([1, 2, 3]);
 
-  await fs.writeFile(path.join(dir, 'last.jsonl'), JSON.stringify({ id: ids[3], choice: 'no' }));
-  await twinflow('review', 'decide', runId, 'check', '--file', 'last.jsonl');
+  await fs.writeFile(path.join(dir, 'last.jsonl'), JSON.stringify({ id: ids[3], choice: 'no', note: 'blurry\u001b[2J' }));
+  expect((await twinflow('review', 'decide', runId, 'check', '--file', 'last.jsonl', '--as', 'ann\u0007')).code).toBe(0);
   await h.result(runId);
   const closed = await twinflow('review', 'export', runId, 'check', '--decisions', 'final.jsonl');
   expect(closed.stdout).toMatch(/check \(closed\): 4 decisions -> final.jsonl/);
   expect((await lines('final.jsonl')).map((d) => d.choice)).toEqual(['yes', 'no', 'unsure', 'no']);
+  await twinflow('review', 'export', runId, 'check', '--audit', 'final-audit.jsonl');
+  expect((await lines('final-audit.jsonl')).at(-1)).toMatchObject({ id: ids[3], by: 'ann', note: 'blurry[2J' });
   const done = await twinflow('status', runId);
   expect(done.stdout).toMatch(/4 items decided \(4 by people\): yes 1, no 2, unsure 1/);
 });

@@ -167,7 +167,7 @@ describe('review server', () => {
     expect(info).toMatchObject({ kind: 'approval', state: 'waiting', message: 'ship it?' });
     expect((await post(`${stageUrl('gate')}/reject`, { by: 'ann' })).status).toBe(400);
     const ok = await post(`${stageUrl('gate')}/approve`, { by: 'ann', note: 'looks right' });
-    expect(await ok.json()).toMatchObject({ state: 'succeeded', approval: { decision: 'approved', by: 'ann', note: 'looks right' } });
+    expect(await ok.json()).toMatchObject({ state: 'succeeded', approval: { decision: 'approved', by: 'ann', note: 'looks right', unauthenticated: true } });
     const again = await post(`${stageUrl('gate')}/reject`, { by: 'bob', note: 'too late' });
     expect(again.status).toBe(409);
     expect((await again.json() as { error: string }).error).toMatch(/succeeded, not waiting/);
@@ -238,7 +238,9 @@ describe('review server with a token per person', () => {
     expect((await bob.json() as { error: string }).error).toMatch(/bob may not decide stage gate; approvers: ann/);
     expect((await post(`${teamUrl('gate')}/approve`, { by: 'ann' }, as(BOB))).status).toBe(403);
     const ann = await post(`${teamUrl('gate')}/approve`, { note: 'numbers match' }, as(ANN));
-    expect(await ann.json()).toMatchObject({ state: 'succeeded', approval: { decision: 'approved', by: 'ann', note: 'numbers match' } });
+    const approved = await ann.json() as { approval: Record<string, unknown> };
+    expect(approved).toMatchObject({ state: 'succeeded', approval: { decision: 'approved', by: 'ann', note: 'numbers match' } });
+    expect(approved.approval).not.toHaveProperty('unauthenticated');
   });
 });
 
