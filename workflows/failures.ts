@@ -21,6 +21,27 @@ export function workerGone(err: unknown): 'lost' | 'stopped' | undefined {
   return undefined;
 }
 
+/** A worker that vanished mid-stage is replaced this many times before the stage counts as failed. */
+const MAX_WORKER_LOSSES = 10;
+
+/**
+ * Calls an activity again whenever its worker goes away: a worker that died (no
+ * heartbeat; at most MAX_WORKER_LOSSES times, since a stage can crash its worker) or one
+ * shut down under it (always: a restart or a deploy is never the stage's fault). The new
+ * call waits on the queue for whichever worker comes next.
+ */
+export async function untilAWorkerFinishes<T>(call: () => Promise<T>, onGone: (gone: 'lost' | 'stopped') => void): Promise<T> {
+  for (let lost = 0; ; ) {
+    try {
+      return await call();
+    } catch (err) {
+      const gone = workerGone(err);
+      if (!gone || (gone === 'lost' && lost++ >= MAX_WORKER_LOSSES)) throw err;
+      onGone(gone);
+    }
+  }
+}
+
 /** The stage error a person reads, from whatever the activity call threw. */
 export function describeFailure(err: unknown): StageError & { attempts?: number } {
   const cause = err instanceof ActivityFailure || err instanceof ChildWorkflowFailure ? describeCause(err) : err;

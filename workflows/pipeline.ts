@@ -17,7 +17,7 @@ import type { StageActivityInput } from '../activities/stage-io.js';
 import type { OpenReviewResult } from '../activities/review/open.js';
 import { evaluateCondition, references, resolveInputs, type ExprContext } from '../engine/expressions.js';
 import type { CompiledPipeline, CompiledStage, JsonObject, RunState } from '../engine/types.js';
-import { RUN_STATE_BUDGET, utf8Bytes } from '../engine/limits.js';
+import { RunBudget } from './run-budget.js';
 import {
   approveUpdate,
   rejectUpdate,
@@ -33,15 +33,11 @@ import {
 } from './messages.js';
 import { upsertRunState } from './search-attributes.js';
 import { applyDecision, checkDecision } from './decisions.js';
-import { describeFailure, workerGone } from './failures.js';
+import { describeFailure, untilAWorkerFinishes } from './failures.js';
 import { reviewWorkflow, type ReviewCarried } from './review.js';
 import { reviewWorkflowId } from './review-messages.js';
 
-/** A worker that vanished mid-stage is replaced this many times before the stage counts as failed. */
-const MAX_WORKER_LOSSES = 10;
 const NON_RETRYABLE = ['InvalidStageInput', 'OutputsTooLarge'];
-/** What a finished stage's record grows by besides its outputs (times, attempts, events), about. */
-const STAGE_RECORD_BYTES = 300;
 
 const { lookupCache } = proxyLocalActivities<Activities>({
   startToCloseTimeout: '1 minute',
@@ -79,8 +75,7 @@ class Interpreter {
   private endedAt?: string;
   private cancelled = false;
   private changed = true;
-  /** Bytes continue-as-new would carry: the pipeline, every stage's record and outputs (see engine/limits.ts). */
-  private stateBytes: number;
+  private readonly budget: RunBudget;
 
   constructor(private readonly input: PipelineInput) {
     this.p = input.pipeline;
@@ -89,7 +84,7 @@ class Interpreter {
     this.generation = input.carried?.generation ?? 0;
     this.stages = input.carried?.stages ?? initialStages(this.p);
     this.reviewResume = input.carried?.reviewResume ?? {};
-    this.stateBytes = utf8Bytes(JSON.stringify(this.p)) + utf8Bytes(JSON.stringify(this.stages));
+    this.budget = new RunBudget(this.p, this.stages);
   }
 
   async execute(): Promise<RunStatus> {
@@ -251,26 +246,15 @@ class Interpreter {
     Object.assign(rec, { state: 'succeeded', outputs: result.outputs, log: result.log, endedAt: now() });
   }
 
-  /**
-   * Calls a stage's activity again whenever its worker goes away: a worker that died (no
-   * heartbeat; at most MAX_WORKER_LOSSES times, since a stage can crash its worker) or one
-   * shut down under it (always: a restart or a deploy is never the stage's fault). The new
-   * call waits on the queue for whichever worker comes next.
-   */
-  private async untilAWorkerFinishes<T>(spec: CompiledStage, rec: StageStatus, call: () => Promise<T>): Promise<T> {
-    for (let lost = 0; ; ) {
-      try {
-        return await call();
-      } catch (err) {
-        const gone = workerGone(err);
-        if (!gone || (gone === 'lost' && lost++ >= MAX_WORKER_LOSSES)) throw err;
-        rec.attempts += 1;
-        rec.events.push(gone === 'lost'
-          ? { at: now(), event: 'worker-lost', note: 'no heartbeat; rescheduled' }
-          : { at: now(), event: 'worker-stopped', note: `the worker was shut down; waiting for a worker on queue ${spec.queue}` });
-        this.changed = true;
-      }
-    }
+  /** The call again whenever its worker goes away (see untilAWorkerFinishes), each time noted in the stage's events. */
+  private untilAWorkerFinishes<T>(spec: CompiledStage, rec: StageStatus, call: () => Promise<T>): Promise<T> {
+    return untilAWorkerFinishes(call, (gone) => {
+      rec.attempts += 1;
+      rec.events.push(gone === 'lost'
+        ? { at: now(), event: 'worker-lost', note: 'no heartbeat; rescheduled' }
+        : { at: now(), event: 'worker-stopped', note: `the worker was shut down; waiting for a worker on queue ${spec.queue}` });
+      this.changed = true;
+    });
   }
 
   /**
@@ -314,23 +298,11 @@ class Interpreter {
     Object.assign(rec, { state: 'succeeded', outputs: result.outputs, endedAt: now() });
   }
 
-  /**
-   * Whether a stage's outputs fit in what the run can carry; if not, the stage fails with
-   * why, since a run whose state passes Temporal's payload limit could never continue.
-   */
+  /** Whether a stage's outputs fit in what the run can carry (see run-budget.ts); if not, the stage fails saying why. */
   private fits(rec: StageStatus, outputs: JsonObject): boolean {
-    const bytes = utf8Bytes(JSON.stringify(outputs)) + STAGE_RECORD_BYTES;
-    if (this.stateBytes + bytes <= RUN_STATE_BUDGET) {
-      this.stateBytes += bytes;
-      return true;
-    }
-    this.fail(rec, {
-      type: 'RunStateTooLarge',
-      message: `this stage's outputs are ${bytes} bytes, which would bring the run's state to ${this.stateBytes + bytes} bytes; ` +
-        `a run's pipeline, stage records and outputs must stay under ${RUN_STATE_BUDGET} (Temporal carries them in one 2 MB payload when the run continues as new). ` +
-        'Write bulk data to files or artifacts and output their paths or references, then retry the stage',
-    });
-    return false;
+    const tooLarge = this.budget.admit(outputs);
+    if (tooLarge) this.fail(rec, { type: 'RunStateTooLarge', message: tooLarge });
+    return !tooLarge;
   }
 
   private activity(spec: CompiledStage): StageActivity {
