@@ -10,28 +10,17 @@
  * - a page that closes hands its items back: a second reviewer gets them at once
  * - a person who is not an assignee is told so on the page
  */
-import { execFileSync } from 'node:child_process';
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, expect } from 'vitest';
+import type { Browser, Page } from 'playwright-core';
 import { ArtifactStore } from '../../activities/artifact-store.js';
 import { auditSnapshot, reviewProgress } from '../../review/queue-client.js';
 import { startReviewServer, type ReviewServer } from '../../review/server.js';
 import { startHarness, type Harness } from '../integration/harness.js';
+import { browserTests, launchChromium } from './chromium.js';
 import { putImageItems, reviewPipeline } from '../support/review-items.js';
 import { headerLog } from './header-log.js';
 
-const chromiumPath = (() => {
-  try {
-    return process.env.CHROMIUM_PATH ?? execFileSync('which', ['chromium']).toString().trim();
-  } catch {
-    return undefined;
-  }
-})();
-const missing = 'chromium is not installed: `apt-get install chromium` (npm run setup does it), or set CHROMIUM_PATH';
-// Without chromium the browser tests are skipped, loudly; under CI (where setup installs it) they fail.
-const skip = !chromiumPath && !process.env.CI;
-if (skip) console.warn(`review identity browser tests SKIPPED: ${missing}`);
-const test = it.skipIf(skip);
+const { skip, test } = browserTests('review identity');
 
 let h: Harness;
 let store: ArtifactStore;
@@ -42,11 +31,10 @@ const BOB = 'bob-token-on-server-b-0123456789';
 
 beforeAll(async () => {
   if (skip) return;
-  if (!chromiumPath) throw new Error(missing);
   h = await startHarness();
   process.env.TWINFLOW_HOME = h.home.root;
   store = new ArtifactStore(h.home.artifactsDir);
-  browser = await chromium.launch({ executablePath: chromiumPath, headless: true, args: ['--no-sandbox'] });
+  browser = await launchChromium();
 });
 afterAll(async () => {
   await browser?.close();

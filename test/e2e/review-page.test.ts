@@ -12,33 +12,21 @@
  * - a review that closed under the reviewer (deadline) says so
  * A screenshot of the page is kept in test/e2e/artifacts/review-page.png.
  */
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, expect } from 'vitest';
+import type { Browser, Page } from 'playwright-core';
 import { ArtifactStore } from '../../activities/artifact-store.js';
 import type { Decision } from '../../activities/review/items.js';
 import type { ArtifactRef } from '../../engine/types.js';
 import { reviewProgress } from '../../review/queue-client.js';
 import { startReviewServer, type ReviewServer } from '../../review/server.js';
 import { startHarness, type Harness } from '../integration/harness.js';
+import { browserTests, launchChromium } from './chromium.js';
 import { putImageItems, reviewPipeline } from '../support/review-items.js';
 
 const artifacts = path.join(import.meta.dirname, 'artifacts');
-const chromiumPath = (() => {
-  try {
-    return process.env.CHROMIUM_PATH ?? execFileSync('which', ['chromium']).toString().trim();
-  } catch {
-    return undefined;
-  }
-})();
-
-const missing = 'chromium is not installed: `apt-get install chromium` (npm run setup does it), or set CHROMIUM_PATH';
-// Without chromium the browser tests are skipped, loudly; under CI (where setup installs it) they fail.
-const skip = !chromiumPath && !process.env.CI;
-if (skip) console.warn(`review page browser tests SKIPPED: ${missing}`);
-const test = it.skipIf(skip);
+const { skip, test } = browserTests('review page');
 
 let h: Harness;
 let server: ReviewServer;
@@ -46,11 +34,10 @@ let browser: Browser;
 
 beforeAll(async () => {
   if (skip) return;
-  if (!chromiumPath) throw new Error(missing);
   h = await startHarness();
   process.env.TWINFLOW_HOME = h.home.root;
   server = await startReviewServer({ session: h.session, store: new ArtifactStore(h.home.artifactsDir), port: 0, defaultUser: 'rita' });
-  browser = await chromium.launch({ executablePath: chromiumPath, headless: true, args: ['--no-sandbox'] });
+  browser = await launchChromium();
 });
 afterAll(async () => {
   await browser?.close();

@@ -16,21 +16,12 @@ import { submitPipeline } from '../../cli/submit.js';
 import { statusQuery, type RunStatus } from '../../workflows/messages.js';
 import { createWorkers } from '../../worker.js';
 import { isAlive, startHarness, workflowBundle } from './harness.js';
-import { spawnWorker } from '../support/worker-process.js';
+import { readPid, spawnWorker } from '../support/worker-process.js';
 
 const cleanups: Array<() => Promise<unknown>> = [];
 afterAll(async () => {
   for (const c of cleanups.reverse()) await c().catch(() => undefined);
 });
-
-async function readPid(file: string): Promise<number> {
-  for (let i = 0; i < 100; i++) {
-    const pid = Number((await fs.readFile(file, 'utf8').catch(() => '')).trim());
-    if (pid) return pid;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`no pid in ${file}`);
-}
 
 describe('durability', () => {
   it('moves a stage to a new worker when its worker is killed, and the run completes', async () => {

@@ -10,7 +10,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { exited, spawnWorker } from '../support/worker-process.js';
+import { exited, readPid, spawnWorker } from '../support/worker-process.js';
 import { runTwinflow } from '../support/twinflow-cli.js';
 import { isAlive, startHarness, summary, type Harness } from './harness.js';
 
@@ -18,15 +18,6 @@ const cleanups: Array<() => Promise<unknown>> = [];
 afterAll(async () => {
   for (const c of cleanups.reverse()) await c().catch(() => undefined);
 });
-
-async function readPid(file: string): Promise<number> {
-  for (let i = 0; i < 300; i++) {
-    const pid = Number((await fs.readFile(file, 'utf8').catch(() => '')).trim());
-    if (pid) return pid;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`no pid in ${file}`);
-}
 
 let h: Harness;
 const workerEnv = () => ({ address: h.address, home: h.home.root });

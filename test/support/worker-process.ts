@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs/promises';
 import path from 'node:path';
 
 const repo = path.resolve(import.meta.dirname, '../..');
@@ -35,4 +36,14 @@ export function spawnWorker(
 export function exited(child: ChildProcess): Promise<number | null> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
   return new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+}
+
+/** The pid a stage script wrote to `file`, once it is there (up to 30 s). */
+export async function readPid(file: string): Promise<number> {
+  for (let i = 0; i < 300; i++) {
+    const pid = Number((await fs.readFile(file, 'utf8').catch(() => '')).trim());
+    if (pid) return pid;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`no pid in ${file}`);
 }
