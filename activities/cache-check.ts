@@ -5,6 +5,7 @@ import { isArtifactRef } from '../engine/cache-key.js';
 import type { Json, JsonObject } from '../engine/types.js';
 import type { ArtifactStore } from './artifact-store.js';
 import type { CacheEntry, StageCache } from './cache.js';
+import { filesUnder } from './files-under.js';
 
 /**
  * Whether a cache entry can still be served. An entry is only as good as what its outputs
@@ -78,20 +79,6 @@ async function hostPrint(p: string, list: boolean): Promise<string> {
     lines.push(`${rel} ${s.size} ${s.mtimeNs}`);
   }
   return `folder ${createHash('sha256').update(lines.sort().join('\n')).digest('hex')}`;
-}
-
-/** Files under a folder with their stats, depth first, without following symlinks. */
-async function* filesUnder(root: string, rel = ''): AsyncGenerator<[string, { size: bigint; mtimeNs: bigint }]> {
-  const dir = await fs.opendir(path.join(root, rel)).catch(() => undefined);
-  if (!dir) return;
-  for await (const e of dir) {
-    const child = rel ? `${rel}/${e.name}` : e.name;
-    if (e.isDirectory()) yield* filesUnder(root, child);
-    else if (e.isFile()) {
-      const s = await fs.stat(path.join(root, child), { bigint: true }).catch(() => undefined);
-      if (s) yield [child, s];
-    }
-  }
 }
 
 /** The entry under `key` if it can be served; else why not (undefined: no entry at all). */

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { stageCacheKey } from '../engine/cache-key.js';
 import { getKind } from '../engine/kinds/registry.js';
+import { filesUnder } from './files-under.js';
 import type { JsonObject } from '../engine/types.js';
 
 /**
@@ -43,13 +44,7 @@ export async function fingerprint(target: string): Promise<string> {
  * re-read and leaves every later stage cached.
  */
 export async function folderListing(target: string): Promise<string> {
-  const entries = await fs.readdir(target, { recursive: true, withFileTypes: true });
   const lines: string[] = [];
-  for (const e of entries) {
-    if (!e.isFile()) continue;
-    const full = path.join(e.parentPath, e.name);
-    const s = await fs.stat(full, { bigint: true }).catch(() => undefined);
-    if (s) lines.push(`${path.relative(target, full)}\t${s.size}\t${s.mtimeNs}\t${s.ctimeNs}`);
-  }
+  for await (const [rel, s] of filesUnder(target)) lines.push(`${rel}\t${s.size}\t${s.mtimeNs}\t${s.ctimeNs}`);
   return lines.sort().join('\n');
 }
