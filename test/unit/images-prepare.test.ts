@@ -17,7 +17,7 @@ import { failure, jsonlRows } from '../support/activity-results.js';
 interface PrepareOutputs {
   instances: ArtifactRef;
   quarantine: ArtifactRef;
-  counts: { instances: number; images: number; prepared: number; quarantined: number; deduplicated: number };
+  counts: { instances: number; images: number; prepared: number; quarantined: number; deduplicated: number; largestReservationMB: number };
 }
 
 let home: HomeLayout;
@@ -106,7 +106,7 @@ beforeAll(async () => {
 afterAll(() => fs.rm(home.root, { recursive: true, force: true }));
 
 function input(extra: JsonObject = {}, stageId = 'prepare'): StageActivityInput {
-  return { runId: 'r1', stageId, uses: 'images/prepare', kindVersion: '1', with: { instances: { ...manifest }, ...extra }, shellEnv: {} };
+  return { runId: 'r1', stageId, uses: 'images/prepare', kindVersion: '2', with: { instances: { ...manifest }, ...extra }, shellEnv: {} };
 }
 
 async function run(i: StageActivityInput, env = new MockActivityEnvironment({ attempt: 1 })) {
@@ -132,7 +132,10 @@ describe('images/prepare activity', () => {
   const reasonFor = (name: string) => quarantine.find((q) => q.path === path.join(corpus, name))?.reason;
 
   it('succeeds with the usable images and counts what happened to every image', () => {
-    expect(outputs.counts).toEqual({ instances: 4, images: 15, prepared: 7, quarantined: 8, deduplicated: 1 });
+    const { largestReservationMB, ...counts } = outputs.counts;
+    expect(counts).toEqual({ instances: 4, images: 15, prepared: 7, quarantined: 8, deduplicated: 1 });
+    expect(largestReservationMB).toBeGreaterThan(0); // every decode reserved memory first
+    expect(largestReservationMB).toBeLessThanOrEqual(1024);
     expect(outputs.instances.mediaType).toBe(MANIFEST_MEDIA_TYPE);
     expect(outputs.instances.counts).toEqual({ instances: 4, images: 7 });
     expect(outputs.quarantine.mediaType).toBe(QUARANTINE_MEDIA_TYPE);
