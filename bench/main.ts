@@ -11,6 +11,8 @@
  *            Pick parts with `npm run bench -- twin:topk twin:assemble twin:embed`.
  *   eval     (a) fgvqa/predict against a fixed 200 ms endpoint, 2,000 queries at concurrency 32,
  *            vs the ideal 160 queries/s (target >= 0.9); (b) the time to score 12,000 predictions.
+ *   images   images/prepare's peak RSS on long and large images, and its memory estimate vs the
+ *            measured peak (target: never below); see bench/images-bench.ts. Linux only.
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs/promises';
@@ -125,6 +127,7 @@ const suites: Record<string, () => Promise<void>> = {
     console.log('\neval: the FGVQA predict client and scoring');
     console.log((await (await import('./fgvqa-eval.js')).evalBench()).map((l) => `  ${l}`).join('\n'));
   },
+  images: async () => console.log((await (await import('./images-bench.js')).imagesBench()).map((l) => `  ${l}`).join('\n')),
   ...twinParts,
   twin: async () => {
     for (const part of Object.values(twinParts)) await part();
