@@ -13,6 +13,7 @@ import { countManifestImages, manifestFile } from '../data/manifest-input.js';
 import type { StageActivityInput, StageActivityResult } from '../stage-io.js';
 import { IMAGE_MEMORY_ENV, MiB, processImageMemory, type MemoryBudget } from './memory-budget.js';
 import { prepareImage, type ImageContext, type ImageOutcome, type PrepareSpec } from './prepare-image.js';
+import { limiter } from '../data/concurrency.js';
 
 export const QUARANTINE_MEDIA_TYPE = 'application/x-twinflow-quarantine+jsonl';
 
@@ -120,7 +121,7 @@ async function processManifest(
   prepare: (image: ManifestImage) => Promise<ImageOutcome>,
   writers: Writers,
 ) {
-  const limit = semaphore(spec.concurrency);
+  const limit = limiter(spec.concurrency);
   const window: Array<Promise<{ row: ManifestRow; outcomes: ImageOutcome[] }>> = [];
   const counts: Counts = { instances: 0, images: 0, prepared: 0, quarantined: 0, deduplicated: 0, largestReservationMB: 0 };
   const seen = new Set<string>();
@@ -172,22 +173,6 @@ async function writeRow(
   }
   counts.instances++;
   await out.write({ ...row, images: kept });
-}
-/** Runs at most `size` tasks at once; a finishing task hands its slot straight to the next in line. */
-function semaphore(size: number) {
-  let active = 0;
-  const waiting: Array<() => void> = [];
-  return async <T>(task: () => Promise<T>): Promise<T> => {
-    if (active < size) active++;
-    else await new Promise<void>((resolve) => waiting.push(resolve));
-    try {
-      return await task();
-    } finally {
-      const next = waiting.shift();
-      if (next) next();
-      else active--;
-    }
-  };
 }
 
 function throwIfCancelled(signal: AbortSignal): void {
