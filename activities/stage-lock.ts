@@ -15,8 +15,15 @@ import { groupIsOurs, isAlive, killGroup } from './process-groups.js';
  * lives is waited for (the holder's next heartbeat tells it that it lost the stage).
  */
 
-const LOCK_FILE = '.twinflow-lock';
 const POLL_MS = 250;
+
+/**
+ * The lock sits beside the folder, not in it: stages list, archive and clear their own
+ * folders, and a cache entry fingerprints the folders its outputs name.
+ */
+export function lockFileOf(dir: string): string {
+  return path.join(path.dirname(dir), `.${path.basename(dir)}.lock`);
+}
 
 /** Who holds a stage folder. */
 export interface LockHolder {
@@ -58,7 +65,7 @@ export class StageLock {
   /** Takes the lock on `dir`, waiting for (or clearing away) an earlier attempt. */
   static async acquire(dir: string, opts: AcquireOptions): Promise<StageLock> {
     await fs.mkdir(dir, { recursive: true });
-    const file = path.join(dir, LOCK_FILE);
+    const file = lockFileOf(dir);
     const mine: LockHolder = {
       token: randomUUID(), host: os.hostname(), pid: process.pid, attempt: opts.attempt, activityId: opts.activityId,
       since: new Date().toISOString(), groups: [],
@@ -137,6 +144,6 @@ function busy(dir: string, held: LockHolder, waitMs: number): ApplicationFailure
     message:
       `the stage folder ${dir} is still used by attempt ${held.attempt} (${held.activityId}) of worker pid ${held.pid} on ${held.host} ` +
       `since ${held.since}; it did not let go within ${Math.round(waitMs / 1000)} s. If that worker is gone for good, ` +
-      `stop what it left running and remove ${path.join(dir, LOCK_FILE)}; the stage retries by itself.`,
+      `stop what it left running and remove ${lockFileOf(dir)}; the stage retries by itself.`,
   });
 }

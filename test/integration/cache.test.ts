@@ -64,6 +64,18 @@ describe('the stage cache', () => {
     expect(staleNotes(afterDelete, 'make').join()).toContain(`${fresh} changed after the stage wrote it`);
   });
 
+  it('serves a stage whose outputs name its own stage folder: the attempt lock there is not part of it', async () => {
+    const own = `
+name: own
+stages:
+  make: { uses: core/shell, cache: true, with: { run: 'echo x > "$TWINFLOW_STAGE_DIR/x.txt"; echo "{\\"dir\\": \\"$TWINFLOW_STAGE_DIR\\"}"' } }
+`;
+    await run(own);
+    const second = await run(own);
+    expect(second.stages.make!.state).toBe('cached');
+    expect(staleNotes(second, 'make')).toEqual([]);
+  });
+
   it('runs a cached data stage again when its output artifact is no longer in the store', async () => {
     await fs.mkdir(path.join(data, 'gone'), { recursive: true });
     await sharp({ create: { width: 8, height: 8, channels: 3, background: '#c04020' } }).png().toFile(path.join(data, 'gone', 'a.png'));
