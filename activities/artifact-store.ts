@@ -1,9 +1,9 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { constants as fsConstants, createReadStream } from 'node:fs';
+import { constants as fsConstants } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import type { ArtifactRef } from '../engine/types.js';
+import { sha256File } from './host-files.js';
 
 const URI_PREFIX = 'artifact:sha256:';
 
@@ -34,9 +34,7 @@ export class ArtifactStore {
 
   /** Copies a file into the store, hashing it as a stream so large files never sit in memory. */
   async putFile(file: string, mediaType?: string): Promise<ArtifactRef> {
-    const hash = createHash('sha256');
-    await pipeline(createReadStream(file), hash);
-    const sha256 = hash.digest('hex');
+    const sha256 = await sha256File(file);
     // A reflink where the filesystem can (no second copy of a large dataset file), else a copy.
     await this.place(sha256, (tmp) => fs.copyFile(file, tmp, fsConstants.COPYFILE_FICLONE));
     const { size } = await fs.stat(this.pathOf(sha256));

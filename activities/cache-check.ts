@@ -5,7 +5,7 @@ import { isArtifactRef } from '../engine/cache-key.js';
 import type { Json, JsonObject } from '../engine/types.js';
 import type { ArtifactStore } from './artifact-store.js';
 import type { CacheEntry, StageCache } from './cache.js';
-import { filesUnder } from './files-under.js';
+import { filesUnder } from './host-files.js';
 
 /**
  * Whether a cache entry can still be served. An entry is only as good as what its outputs

@@ -1,11 +1,9 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import { stageCacheKey } from '../engine/cache-key.js';
 import { getKind } from '../engine/kinds/registry.js';
-import { filesUnder } from './files-under.js';
+import { filesUnder, sha256File } from './host-files.js';
 import type { JsonObject } from '../engine/types.js';
 
 /**
@@ -26,11 +24,7 @@ export async function computeStageKey(input: { uses: string; kindVersion: string
 export async function fingerprint(target: string): Promise<string> {
   const st = await fs.stat(target).catch(() => undefined);
   if (!st) return 'missing';
-  if (st.isFile()) {
-    const hash = createHash('sha256');
-    await pipeline(createReadStream(target), hash);
-    return hash.digest('hex');
-  }
+  if (st.isFile()) return sha256File(target);
   return createHash('sha256').update(await folderListing(target)).digest('hex');
 }
 

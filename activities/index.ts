@@ -1,4 +1,3 @@
-import path from 'node:path';
 import { computeStageKey } from './cache-keys.js';
 import { findServable, recordHostPaths } from './cache-check.js';
 import { getKind } from '../engine/kinds/registry.js';
@@ -27,6 +26,7 @@ import { createBuildFgvqa } from './fgvqa/build.js';
 import { createPredictFgvqa } from './fgvqa/predict.js';
 import { createRenderTable } from './report/table.js';
 import { createRenderPlot } from './report/plot.js';
+import { within } from './host-files.js';
 import type {
   CacheLookupInput,
   CacheLookupResult,
@@ -54,7 +54,7 @@ export function createActivities(deps: ActivityDeps = {}) {
   const remember = async (input: StageActivityInput, outputs: JsonObject) => {
     if (!input.cacheKey) return;
     const folders = new Set((getKind(input.uses)?.outputFolders ?? []).map((name) => outputs[name]).filter((v) => typeof v === 'string'));
-    const listed = (p: string) => p.startsWith(home.root + path.sep) || folders.has(p);
+    const listed = (p: string) => within(home.root, p) || folders.has(p);
     await cache.put({
       key: input.cacheKey,
       uses: input.uses,

@@ -1,9 +1,7 @@
-import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
+import { createWriteStream, type WriteStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
 import * as ort from 'onnxruntime-node';
 import { z } from 'zod';
@@ -18,6 +16,7 @@ import { countManifestImages, manifestFile } from '../data/manifest-input.js';
 import type { StageActivityInput, StageActivityResult } from '../stage-io.js';
 import { l2Normalize, toLittleEndian } from './matrix.js';
 import { decodePixels, pixelsToInput } from './pixels.js';
+import { sha256File } from '../host-files.js';
 
 /** The preprocessing spec that travels with an encoder (see scripts/convert-embedding-model.ts). */
 export const preprocessSpecSchema = z.object({
@@ -239,9 +238,7 @@ function endStream(out: WriteStream): Promise<void> {
 /** Prepared images carry their digest; raw ones are hashed here so the index always has one. */
 async function indexRow(row: number, job: Job): Promise<EmbedIndexRow> {
   if (job.sha256) return { row, instance_id: job.instance_id, image: job.image, sha256: job.sha256 };
-  const hash = createHash('sha256');
-  await pipeline(createReadStream(job.image), hash);
-  return { row, instance_id: job.instance_id, image: job.image, sha256: hash.digest('hex') };
+  return { row, instance_id: job.instance_id, image: job.image, sha256: await sha256File(job.image) };
 }
 
 

@@ -3,11 +3,10 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { ArtifactStore } from '../artifact-store.js';
 import { imageType } from '../images/media-type.js';
+import { within } from '../host-files.js';
 
 /** A listed image that can go into a query (its path), or why it is left out. */
 export type Checked = { file: string; why?: undefined } | { why: string; file?: undefined };
-
-const within = (dir: string, file: string) => file === dir || file.startsWith(dir.endsWith(path.sep) ? dir : dir + path.sep);
 
 /**
  * The gate every host path a dataset names passes before a query may show it (a model

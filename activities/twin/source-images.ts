@@ -1,19 +1,15 @@
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import { ApplicationFailure } from '@temporalio/activity';
 import { limiter } from '../data/concurrency.js';
 import type { ManifestImage } from '../data/manifest.js';
+import { sha256File, within } from '../host-files.js';
 
 /** Files hashed at once: reads overlap on the thread pool while the main thread hashes. */
 export const HASH_CONCURRENCY = 8;
 
 /** Why a listed image is left out: the report's kind and a message with where it was. */
 export type ImageProblem = [kind: string, message: string];
-
-const within = (dir: string, file: string) => file === dir || file.startsWith(dir.endsWith(path.sep) ? dir : dir + path.sep);
 
 /**
  * The folder a catalog's relative image paths are under. A listed image is its real path
@@ -63,9 +59,7 @@ export class ImagesRoot {
   async hash(image: ManifestImage, where: string): Promise<ManifestImage | ImageProblem> {
     return this.limit(async () => {
       try {
-        const digest = createHash('sha256');
-        await pipeline(createReadStream(image.path), digest);
-        return { ...image, source_sha256: digest.digest('hex') };
+        return { ...image, source_sha256: await sha256File(image.path) };
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
         return ['unreadableImages', `${where}: ${image.origin ?? image.path}: ${code ?? (err as Error).message}`];

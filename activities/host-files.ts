@@ -1,5 +1,22 @@
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+
+/** Helpers for files on the worker's host: their digests, their place under a folder, listing them. */
+
+/** sha256 hex of a file's bytes, read as a stream so a large file never sits in memory. */
+export async function sha256File(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  await pipeline(createReadStream(file), hash);
+  return hash.digest('hex');
+}
+
+/** Whether `file` is `dir` or lies under it (both absolute and normalized; by name only). */
+export function within(dir: string, file: string): boolean {
+  return file === dir || file.startsWith(dir.endsWith(path.sep) ? dir : dir + path.sep);
+}
 
 /** The stats cache keys and cache checks read of a file. */
 export interface FileStat {
