@@ -13,7 +13,8 @@ import { createActivities } from './activities/index.js';
 import { homeLayout, type HomeLayout } from './activities/home.js';
 import { CONTROL_QUEUE } from './workflows/messages.js';
 import { activityQueue } from './workflows/pipeline.js';
-import { temporalAddress, temporalNamespace } from './cli/connection.js';
+import { describeSettings, temporalNamespace, workerIdentity } from './cli/connection.js';
+import { connectWorker } from './cli/client.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
@@ -87,9 +88,10 @@ async function main(argv: string[]): Promise<void> {
     .option('--no-workflows', 'do not run interpreter workflows on this host')
     .parse(argv);
   const opts = program.opts<{ queue: string[]; concurrency: number; workflows: boolean }>();
-  const address = temporalAddress();
-  const connection = await NativeConnection.connect({ address });
-  const workers = await createWorkers({ connection, queues: opts.queue, concurrency: opts.concurrency, workflows: opts.workflows });
+  const { settings, connection } = await connectWorker((options) => NativeConnection.connect(options));
+  const address = describeSettings(settings);
+  const identity = workerIdentity(opts.queue, opts.workflows);
+  const workers = await createWorkers({ connection, queues: opts.queue, concurrency: opts.concurrency, workflows: opts.workflows, identity });
   console.log(`twinflow worker on ${address}: queues ${opts.queue.join(', ')}${opts.workflows ? ' + workflows' : ''} (pid ${process.pid})`);
   try {
     await runWorkers(workers);
