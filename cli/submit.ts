@@ -42,7 +42,8 @@ export async function submitPipeline(session: Session, pipeline: CompiledPipelin
     if (!/search attribute/i.test(causeText(err))) throw err;
   }
   // A stock server or cluster lacks twinflow's search attributes: register them and go on.
-  if (await registerSearchAttributes(session)) {
+  const whyNot = await registerSearchAttributes(session);
+  if (!whyNot) {
     for (let i = 0; i < 20; i++) {
       try {
         await start(true);
@@ -55,26 +56,38 @@ export async function submitPipeline(session: Session, pipeline: CompiledPipelin
       }
     }
   }
-  onNote?.(
-    `twinflow's search attributes are not registered in namespace ${session.client.options.namespace}, and registering them was refused; ` +
-    'the run goes on, but `twinflow list` and the Web UI cannot show its state. An operator can add them with: ' +
-    Object.values(SEARCH_ATTRIBUTES).map((name) => `temporal operator search-attribute create --namespace ${session.client.options.namespace} --name ${name} --type Keyword`).join('; '),
-  );
+  onNote?.(unregisteredNote(session.client.options.namespace, whyNot ?? 'the server still did not know them 10 s after registering'));
   await start(false);
   return runId;
 }
 
-/** Adds twinflow's search attributes through the operator service; false when the cluster refuses. */
-async function registerSearchAttributes(session: Session): Promise<boolean> {
+/**
+ * What to tell a person when the run goes on without search attributes: the commands that
+ * add them, for Temporal Cloud (where only tcld or the Cloud UI may) and for a self-hosted cluster.
+ */
+export function unregisteredNote(namespace: string, why: string): string {
+  const names = Object.values(SEARCH_ATTRIBUTES);
+  const tcld = `tcld namespace search-attributes add --namespace ${namespace} ${names.map((n) => `--search-attribute ${n}=Keyword`).join(' ')}`;
+  const operator = names.map((n) => `temporal operator search-attribute create --namespace ${namespace} --name ${n} --type Keyword`).join(' && ');
+  return `twinflow's search attributes (${names.join(', ')}) are not registered in namespace ${namespace}, and registering them failed (${why}); ` +
+    'the run goes on without them, but `twinflow list` cannot show its state and the Web UI cannot filter by it. Add them once: ' +
+    `on Temporal Cloud \`${tcld}\`; on a self-hosted cluster \`${operator}\``;
+}
+
+/**
+ * Adds twinflow's search attributes through the operator service: undefined when they are
+ * there now, else why not (Temporal Cloud answers PermissionDenied or Unimplemented).
+ */
+async function registerSearchAttributes(session: Session): Promise<string | undefined> {
   const keyword = proto.temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD;
   try {
     await session.client.connection.operatorService.addSearchAttributes({
       namespace: session.client.options.namespace,
       searchAttributes: Object.fromEntries(Object.values(SEARCH_ATTRIBUTES).map((name) => [name, keyword])),
     });
-    return true;
+    return undefined;
   } catch (err) {
     // Another submit registered them a moment ago.
-    return /already exists/i.test(causeText(err));
+    return /already exists/i.test(causeText(err)) ? undefined : causeText(err);
   }
 }
