@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { ConnectionOptions } from '@temporalio/client';
-import { loadClientConnectConfig } from '@temporalio/envconfig';
+import { loadClientConfigProfile, toClientOptions, type ClientConfigProfile } from '@temporalio/envconfig';
 import type { NativeConnectionOptions } from '@temporalio/worker';
 import { CliError } from './errors.js';
 
@@ -41,10 +41,14 @@ export function temporalSettings(env: NodeJS.ProcessEnv = process.env, opts: { a
   const configFile = configFilePath(env);
   const hasFile = configFile !== undefined && fs.existsSync(configFile);
   checkFileIsThere(env, profile, configFile, hasFile);
-  const config = loadOrExplain(profile, configFile, () => loadClientConnectConfig({
-    ...(hasFile ? { configSource: { path: configFile } } : { disableFile: true }),
-    overrideEnvVars: definedOnly(env),
-  }));
+  const config = loadOrExplain(profile, configFile, () => {
+    const loaded = loadClientConfigProfile({
+      ...(hasFile ? { configSource: { path: configFile } } : { disableFile: true }),
+      overrideEnvVars: definedOnly(env),
+    });
+    checkCertPair(loaded);
+    return toClientOptions(loaded);
+  });
   const options = opts.address ? { address: opts.address } : config.connectionOptions;
   const address = options.address ?? DEFAULT_ADDRESS;
   const native: NativeConnectionOptions = { ...options, address };
@@ -112,6 +116,7 @@ function loadOrExplain<T>(profile: string, file: string | undefined, load: () =>
   try {
     return load();
   } catch (err) {
+    if (err instanceof CliError) throw err;
     const message = (err as Error).message;
     const where = file && fs.existsSync(file) ? `profile ${profile} of ${file}` : 'the TEMPORAL_* environment variables';
     if (/not found in config data/.test(message)) {
@@ -122,6 +127,15 @@ function loadOrExplain<T>(profile: string, file: string | undefined, load: () =>
     }
     throw new CliError(`cannot load the Temporal settings from ${where}: ${message}`, `fix ${file ?? 'the variables'} (see https://docs.temporal.io/develop/environment-configuration)`);
   }
+}
+
+/** envconfig drops a client certificate without its key (or a key without its certificate) silently. */
+function checkCertPair(p: ClientConfigProfile): void {
+  if (!p.tls?.clientCert === !p.tls?.clientKey) return;
+  throw new CliError(
+    `a client certificate needs its key, and a key its certificate: only the ${p.tls?.clientCert ? 'certificate' : 'key'} is set`,
+    'set both TEMPORAL_TLS_CLIENT_CERT_PATH and TEMPORAL_TLS_CLIENT_KEY_PATH (or the profile\'s tls.client_cert_path and tls.client_key_path)',
+  );
 }
 
 function securityOf(o: NativeConnectionOptions): string {

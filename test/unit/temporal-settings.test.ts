@@ -78,6 +78,14 @@ describe('Temporal settings', () => {
     expect(describeSettings(s)).toBe(`my-ns.a1b2c.tmprl.cloud:7233, namespace my-ns.a1b2c (profile cloud of ${file}; API key over TLS)`);
   });
 
+  it('read an mTLS profile whose tls is an inline table', () => {
+    const cert = write('client.pem', 'CERT');
+    const key = write('client.key', 'KEY');
+    const file = write('temporal.toml', `[profile.corp]\naddress = "temporal.corp:7233"\nnamespace = "ml"\ntls = { client_cert_path = "${cert}", client_key_path = "${key}" }\n`);
+    const s = temporalSettings(envWith({ TEMPORAL_CONFIG_FILE: file, TEMPORAL_PROFILE: 'corp' }));
+    expect(s).toMatchObject({ address: 'temporal.corp:7233', namespace: 'ml', security: 'mTLS' });
+  });
+
   it('read the default profile of the temporal.toml in the default location, with environment variables over it', () => {
     const env = envWith({ TEMPORAL_NAMESPACE: 'override' });
     const file = path.join(env.HOME!, '.config', 'temporalio', 'temporal.toml');
@@ -108,6 +116,7 @@ describe('Temporal settings', () => {
     expect(fail({ TEMPORAL_PROFILE: 'prod' })).toMatch(/TEMPORAL_PROFILE is prod, but there is no Temporal config file at .*temporal\.toml/);
     expect(fail({ TEMPORAL_CONFIG_FILE: write('temporal.toml', '[profile.default\naddress = 1') })).toMatch(/cannot load the Temporal settings from profile default of .*temporal\.toml/);
     expect(fail({ TEMPORAL_TLS_CLIENT_CERT_PATH: '/nowhere/c.pem', TEMPORAL_TLS_CLIENT_KEY_PATH: '/nowhere/k.pem' })).toMatch(/cannot read a TLS file .*\/nowhere\/c\.pem.*TEMPORAL_TLS_\*_PATH/);
+    expect(fail({ TEMPORAL_TLS_CLIENT_CERT_PATH: write('client.pem', 'CERT') })).toMatch('a client certificate needs its key, and a key its certificate: only the certificate is set');
   });
 
   it('name a worker by pid, host and the queues it serves', () => {
