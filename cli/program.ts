@@ -78,6 +78,11 @@ export function buildProgram(): Command {
   program.command('logs').argument('<run>').argument('<stage>').description('a stage\'s log (all attempts)')
     .action((run: string, stage: string) => logsCommand(run, stage));
 
+  program.command('workers').description('live workers on each twinflow queue (workflows, cpu, gpu, ...) and the stages each one runs now')
+    .option('--queue <name>', 'also show this queue; cpu, gpu and the queues of running stages always show (repeatable)', collect, [])
+    .option('--json', 'machine-readable output')
+    .action((o: { queue: string[]; json?: boolean }) => import('./commands/workers.js').then((m) => m.workersCommand(o)));
+
   program.command('schema').description('JSON Schema of pipeline files, for editors')
     .action(() => console.log(JSON.stringify(pipelineJsonSchema(), null, 2)));
 
