@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { isArtifactRef } from '../engine/cache-key.js';
 import type { Json, JsonObject } from '../engine/types.js';
@@ -35,11 +36,23 @@ export async function recordHostPaths(outputs: JsonObject, listed: (folder: stri
   return prints;
 }
 
-/** Why an entry cannot be served, or undefined when it can. */
-export async function staleReason(entry: { outputs: JsonObject; hostPaths?: HostPathPrints }, store: ArtifactStore): Promise<string | undefined> {
+/** This host and its TWINFLOW_HOME, as cache entries record who wrote them. */
+export function hostId(home: { root: string }): string {
+  return `${os.hostname()}:${home.root}`;
+}
+
+/**
+ * Why an entry cannot be served, or undefined when it can. Artifacts are checked in the
+ * store, which every host shares; host paths only on the host that wrote them (`here`),
+ * since another host cannot see them (its stages read the artifacts the kind publishes).
+ */
+export async function staleReason(
+  entry: { outputs: JsonObject; hostPaths?: HostPathPrints; host?: string }, store: ArtifactStore, here?: string,
+): Promise<string | undefined> {
   for (const ref of refsIn(entry.outputs)) {
-    if (!(await store.has(ref.sha256))) return `its output ${ref.uri} is no longer in the artifact store`;
+    if (!(await store.has(ref))) return `its output ${ref.uri} is no longer in the artifact store`;
   }
+  if (entry.host && here && entry.host !== here) return undefined;
   for (const [p, print] of Object.entries(entry.hostPaths ?? {})) {
     const now = await hostPrint(p, print.startsWith('folder '));
     if (now === 'missing') return `its output ${p} no longer exists`;
@@ -82,9 +95,9 @@ async function hostPrint(p: string, list: boolean): Promise<string> {
 }
 
 /** The entry under `key` if it can be served; else why not (undefined: no entry at all). */
-export async function findServable(cache: StageCache, store: ArtifactStore, key: string): Promise<{ entry?: CacheEntry; stale?: string }> {
+export async function findServable(cache: StageCache, store: ArtifactStore, key: string, here?: string): Promise<{ entry?: CacheEntry; stale?: string }> {
   const entry = await cache.get(key);
   if (!entry) return {};
-  const stale = await staleReason(entry, store);
+  const stale = await staleReason(entry, store, here);
   return stale ? { stale } : { entry };
 }

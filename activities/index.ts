@@ -1,15 +1,15 @@
 import { computeStageKey } from './cache-keys.js';
-import { findServable, recordHostPaths } from './cache-check.js';
+import { findServable, hostId, recordHostPaths } from './cache-check.js';
 import { getKind } from '../engine/kinds/registry.js';
 import type { JsonObject } from '../engine/types.js';
-import { StageCache } from './cache.js';
+import type { CacheEntry } from './cache.js';
+import { openStores, type Stores } from './store/config.js';
 import { stageAttempt } from './stage-attempt.js';
 import { homeLayout, type HomeLayout } from './home.js';
 import { Context } from '@temporalio/activity';
 import { noopInputs } from '../engine/kinds/core.js';
 import { parseInputs } from './inputs.js';
 import { createShellActivity } from './shell.js';
-import { ArtifactStore } from './artifact-store.js';
 import { createReadCatalog } from './twin/source.js';
 import { createPrepareImages } from './images/prepare.js';
 import { createEmbedImages } from './embed/embed-images.js';
@@ -37,6 +37,8 @@ import type {
 export interface ActivityDeps {
   /** `$TWINFLOW_HOME` layout: logs, cache, stage folders. @default homeLayout() */
   home?: HomeLayout;
+  /** Artifacts, the stage cache and logs. @default openStores(home) (TWINFLOW_STORE) */
+  stores?: Stores;
 }
 
 export type StageActivity = (input: StageActivityInput) => Promise<StageActivityResult>;
@@ -48,14 +50,15 @@ export type StageActivity = (input: StageActivityInput) => Promise<StageActivity
  */
 export function createActivities(deps: ActivityDeps = {}) {
   const home = deps.home ?? homeLayout();
-  const cache = new StageCache(home.cacheDir);
-  const store = new ArtifactStore(home.artifactsDir);
+  const stores = deps.stores ?? openStores(home);
+  const { cache, artifacts: store, logs } = stores;
+  const here = hostId(home);
 
   const remember = async (input: StageActivityInput, outputs: JsonObject) => {
     if (!input.cacheKey) return;
     const folders = new Set((getKind(input.uses)?.outputFolders ?? []).map((name) => outputs[name]).filter((v) => typeof v === 'string'));
     const listed = (p: string) => within(home.root, p) || folders.has(p);
-    await cache.put({
+    const entry: CacheEntry = {
       key: input.cacheKey,
       uses: input.uses,
       kindVersion: input.kindVersion,
@@ -64,7 +67,12 @@ export function createActivities(deps: ActivityDeps = {}) {
       runId: input.runId,
       stageId: input.stageId,
       hostPaths: await recordHostPaths(outputs, listed),
-    });
+      host: here,
+    };
+    // First writer wins (two hosts finishing one stage at once); a stale entry is replaced.
+    if (await cache.putIfAbsent(entry)) return;
+    if ((await findServable(cache, store, entry.key, here)).entry) return;
+    await cache.put(entry);
   };
   const attempt = stageAttempt(home);
   /** Writes the cache only after success: a failed stage never leaves an entry. */
@@ -80,11 +88,11 @@ export function createActivities(deps: ActivityDeps = {}) {
     /** Local activity the interpreter runs before scheduling a cacheable stage. */
     async lookupCache(input: CacheLookupInput): Promise<CacheLookupResult> {
       const key = await computeStageKey(input);
-      const { entry, stale } = await findServable(cache, store, key);
+      const { entry, stale } = await findServable(cache, store, key, here);
       if (!entry) return { key, ...(stale ? { stale } : {}) };
       return { key, hit: { outputs: entry.outputs, runId: entry.runId, stageId: entry.stageId, createdAt: entry.createdAt } };
     },
-    runShell: cached(createShellActivity(home)),
+    runShell: cached(createShellActivity(home, logs)),
     readCatalog: cached(createReadCatalog({ store, home })),
     prepareImages: cached(createPrepareImages({ store, home })),
     embedImages: cached(createEmbedImages({ store, home })),
@@ -104,7 +112,7 @@ export function createActivities(deps: ActivityDeps = {}) {
     synthesizeVariants: cached(createSynthesizeVariants({ store, home })),
     assembleTwin: cached(createAssembleTwin({ store, home })),
     buildFgvqa: cached(createBuildFgvqa({ store, home })),
-    predictFgvqa: cached(createPredictFgvqa({ store, home })),
+    predictFgvqa: cached(createPredictFgvqa({ store, home, logs })),
     scoreFgvqa: cached(createScoreFgvqa({ store, home })),
     renderTable: cached(createRenderTable({ store, home })),
     renderPlot: cached(createRenderPlot({ store, home })),

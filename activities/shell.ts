@@ -5,7 +5,7 @@ import { shellInputs } from '../engine/kinds/core.js';
 import type { JsonObject, Progress } from '../engine/types.js';
 import type { StageActivityInput, StageActivityResult, StageFailureDetails } from './stage-io.js';
 import type { HomeLayout } from './home.js';
-import { StageLog } from './stage-log.js';
+import { StageLogs } from './stage-log.js';
 import { parseInputs } from './inputs.js';
 import { commandFailed, runInProcessGroup } from './process-group.js';
 
@@ -13,7 +13,7 @@ import { commandFailed, runInProcessGroup } from './process-group.js';
 export const MAX_OUTPUT_BYTES = 64 * 1024;
 const PROGRESS_LINE = /^::progress::\s*(\d+)(?:\s*\/\s*(\d+))?\s*(.*)$/;
 
-export function createShellActivity(home: HomeLayout) {
+export function createShellActivity(home: HomeLayout, logs = new StageLogs(home)) {
   return async function runShell(input: StageActivityInput): Promise<StageActivityResult> {
     const ctx = Context.current();
     const attempt = ctx.info.attempt;
@@ -22,8 +22,8 @@ export function createShellActivity(home: HomeLayout) {
     await fs.mkdir(stageDir, { recursive: true });
     const script = path.join(stageDir, 'run.sh');
     await fs.writeFile(script, spec.run);
-    const log = await StageLog.open(
-      home.logFile(input.runId, input.stageId),
+    const log = await logs.open(
+      input.runId, input.stageId,
       `attempt ${attempt} at ${new Date().toISOString()} on pid ${process.pid}`,
     );
     let lastStdout = '';

@@ -82,7 +82,7 @@ async function prepareImages(store: ArtifactStore, dir: string): Promise<Manifes
     await variant(sources[i % sources.length]!, i, i < sources.length, rand, file);
     const ref = await store.putFile(file, 'image/jpeg');
     const meta = await sharp(file).metadata();
-    const image: ManifestImage = { path: store.resolve(ref), role: 'listing', sha256: ref.sha256, width: meta.width!, height: meta.height! };
+    const image: ManifestImage = { path: (await store.file(ref)), role: 'listing', sha256: ref.sha256, width: meta.width!, height: meta.height! };
     if (i % 3 === 0) {
       const id = `B${String(rows.length).padStart(4, '0')}`;
       rows.push({ instance_id: id, asins: [id], title: `Bench item ${rows.length}`, category: 'bench', images: [] });
@@ -138,7 +138,7 @@ async function nodeSessionSeconds(threads: number): Promise<number> {
 
 async function compareRows(b: Bench, embeddings: ArtifactRef, pythonOut: string): Promise<number[]> {
   const dims = embeddings.counts?.dims ?? 0;
-  const [a, p] = await Promise.all([readMatrix(b.store.resolve(embeddings), dims), readMatrix(pythonOut, dims)]);
+  const [a, p] = await Promise.all([readMatrix((await b.store.file(embeddings)), dims), readMatrix(pythonOut, dims)]);
   if (a.rows !== p.rows) throw new Error(`twinflow wrote ${a.rows} rows but Python ${p.rows}; both should embed the ${IMAGES} images`);
   return Array.from({ length: a.rows }, (_, i) => cosine(row(a, i), row(p, i))).sort((x, y) => x - y);
 }

@@ -78,7 +78,7 @@ async function instanceRows(store: ArtifactStore, ids: string[], real: number[])
   let n = 0;
   const image = async (role: 'listing' | 'review' | 'generated') => {
     const ref = await store.putBytes(placeholder(n++));
-    return { path: store.pathOf(ref.sha256), role, sha256: ref.sha256 };
+    return { path: (await store.file(ref.sha256)), role, sha256: ref.sha256 };
   };
   const rows: ManifestRow[] = [];
   const generated: ManifestRow[] = [];
@@ -180,11 +180,11 @@ export async function assembleBench(): Promise<string[]> {
     const pyOut = path.join(root, 'out-pyarrow');
     const childConfig = path.join(root, 'child.json');
     await fs.writeFile(childConfig, JSON.stringify({ home: root, with: { ...inputs.with, out: twinOut } }));
-    const ref = (name: string) => store.resolve(inputs.with[name] as unknown as ArtifactRef);
+    const ref = (name: string) => store.file(inputs.with[name] as unknown as ArtifactRef);
     const pyConfig = path.join(root, 'baseline.json');
     await fs.writeFile(pyConfig, JSON.stringify({
-      instances: ref('instances'), generated: ref('generated'), generatedDecisions: ref('generatedDecisions'),
-      hardNegatives: ref('hardNegatives'), hardDecisions: ref('hardDecisions'), evalFraction: 0.1, seed: 0, templates: DEFAULT_PAIR_TEMPLATES,
+      instances: await ref('instances'), generated: await ref('generated'), generatedDecisions: await ref('generatedDecisions'),
+      hardNegatives: await ref('hardNegatives'), hardDecisions: await ref('hardDecisions'), evalFraction: 0.1, seed: 0, templates: DEFAULT_PAIR_TEMPLATES,
     }));
     const tsx = path.resolve('node_modules/.bin/tsx');
     const python = path.resolve('.venv/bin/python');

@@ -36,7 +36,7 @@ export function itemIndex(store: ArtifactStore, ref: ArtifactRef): Promise<ItemI
 async function readIndex(store: ArtifactStore, ref: ArtifactRef): Promise<ItemIndex> {
   const items = new Map<string, PageItem>();
   const images = new Set<string>();
-  for await (const { value: v } of readJsonl<ReviewItem>(store.resolve(ref), () => undefined)) {
+  for await (const { value: v } of readJsonl<ReviewItem>((await store.file(ref)), () => undefined)) {
     if (typeof v?.id !== 'string' || !Array.isArray(v.images)) continue;
     const pageImages = v.images.map((img) => ({ sha256: String(img.sha256), ...(img.instance_id ? { instance_id: String(img.instance_id) } : {}), ...(img.role ? { role: String(img.role) } : {}) }));
     pageImages.forEach((img) => images.add(img.sha256));

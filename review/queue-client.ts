@@ -1,7 +1,7 @@
 import { ApplicationFailure, WorkflowNotFoundError, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import type { Session } from '../cli/client.js';
-import { ArtifactStore } from '../activities/artifact-store.js';
-import { homeLayout } from '../activities/home.js';
+import type { ArtifactStore } from '../activities/artifact-store.js';
+import { openStores } from '../activities/store/config.js';
 import { readQueueIds } from '../activities/review/close.js';
 import type { ArtifactRef } from '../engine/types.js';
 import { INTERPRETER_WORKFLOW, statusQuery, type RunStatus, type StageStatus } from '../workflows/messages.js';
@@ -134,7 +134,7 @@ export async function recentDecisions(session: Session, runId: string, stage: st
 const queues = new Map<string, string[]>();
 
 /** The ids of a queue artifact (one JSON string per line), by position; the last few are kept in memory. */
-export async function queueIds(ref: ArtifactRef, store = new ArtifactStore(homeLayout().artifactsDir)): Promise<string[]> {
+export async function queueIds(ref: ArtifactRef, store: ArtifactStore = openStores().artifacts): Promise<string[]> {
   const known = queues.get(ref.sha256);
   if (known) return known;
   const ids = await readQueueIds(store, ref);

@@ -191,7 +191,7 @@ function imageRoutes(app: Hono<Env>, session: Session, store: ArtifactStore): vo
     // A miss asks again: a retried stage may review other items under the same name.
     const known = (await reviewImages(run, stage, false)).has(sha256) || (await reviewImages(run, stage, true)).has(sha256);
     if (!known || !(await store.has(sha256))) return c.json({ error: `no image ${sha256} in review ${stage}` }, 404);
-    const bytes = await fs.readFile(store.pathOf(sha256));
+    const bytes = await fs.readFile((await store.file(sha256)));
     return c.body(bytes, 200, { 'Content-Type': imageType(bytes.subarray(0, 12)), 'Cache-Control': 'private, max-age=86400, immutable' });
   });
 }

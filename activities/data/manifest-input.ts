@@ -2,7 +2,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { ApplicationFailure } from '@temporalio/activity';
 import type { ArtifactRef } from '../../engine/types.js';
-import type { ArtifactStore } from '../artifact-store.js';
+import { digestOf, type ArtifactStore } from '../artifact-store.js';
 import type { StageActivityInput } from '../stage-io.js';
 import { describeProblems, readJsonl, type JsonlProblem } from './jsonl.js';
 import type { ManifestRow } from './manifest.js';
@@ -21,20 +21,18 @@ export async function artifactFile(
   store: ArtifactStore, ref: ArtifactRef, input: StageActivityInput, field: string, hint = 'pass the output of the stage that makes it',
 ): Promise<string> {
   const where = `stage ${input.stageId} (${input.uses}): ${field}`;
-  let file: string;
   try {
-    file = store.resolve(ref);
+    digestOf(ref);
   } catch (err) {
     throw ApplicationFailure.create({ type: 'InvalidStageInput', nonRetryable: true, message: `${where}: ${messageOf(err)}; ${hint}` });
   }
-  if (await fs.access(file).then(() => true, () => false)) return file;
-  throw ApplicationFailure.create({
-    type: 'ArtifactMissing',
-    nonRetryable: true,
-    message:
-      `${where}: ${ref.uri} is not in the artifact store at ${store.dir}. Run the stage that produced it again ` +
-      `(with cache: false if it came from the cache), or point ${field} at an artifact this worker can read.`,
-  });
+  try {
+    return await store.file(ref);
+  } catch (err) {
+    // Missing or damaged in the store: say which input it was.
+    if (err instanceof ApplicationFailure) throw ApplicationFailure.create({ type: err.type ?? 'ArtifactMissing', nonRetryable: true, message: `${where}: ${err.message}` });
+    throw err;
+  }
 }
 
 /** The local file of an input given either as a host path or as an artifact of an earlier stage. */

@@ -4,8 +4,12 @@
  * instance; each image is a file path (raw sources) or a store artifact (prepared).
  */
 export interface ManifestImage {
-  /** Absolute path of the image file on the worker's host (or the store's path once prepared). */
-  path: string;
+  /**
+   * The source file as twin/source found it on the host that holds the catalog. Absent once
+   * `images/prepare` has stored the image: from then on the image is its digest, readable on
+   * any host through the artifact store, and `origin` keeps where it came from.
+   */
+  path?: string;
   /** Where the photo came from. */
   role: 'listing' | 'review' | 'generated';
   /** Set once `images/prepare` has stored the image: the digest of the prepared bytes. */

@@ -36,12 +36,14 @@ export type PreprocessSpec = z.infer<typeof preprocessSpecSchema>;
 export interface EmbedIndexRow {
   row: number;
   instance_id: string;
-  image: string;
+  /** Where the image came from (its origin, or the host file of an unprepared manifest); provenance only. */
+  image?: string;
   sha256: string;
 }
 
 type EmbedSpec = z.infer<typeof embedInputs>;
-interface Job { instance_id: string; image: string; sha256?: string }
+/** One image to embed: a prepared image by digest, or (unprepared manifests) a host file. */
+interface Job { instance_id: string; sha256?: string; path?: string; origin?: string }
 
 const HEARTBEAT_MS = 200;
 
@@ -69,7 +71,7 @@ export function createEmbedImages(deps: { store: ArtifactStore; home: HomeLayout
     const timer = setInterval(beat, HEARTBEAT_MS);
     try {
       const embed = (jobs: Job[], batch: Float32Array) => runBatch(session, pre, spec, jobs, batch, input);
-      for await (const { jobs, rows } of embedBatches(manifest, spec, pre, ctx.cancellationSignal, embed)) {
+      for await (const { jobs, rows } of embedBatches(store, manifest, spec, pre, ctx.cancellationSignal, embed)) {
         await writeRows(matrix, rows);
         for (const job of jobs) await index.write(await indexRow(progress.done++, job));
       }
@@ -95,6 +97,7 @@ export function createEmbedImages(deps: { store: ArtifactStore; home: HomeLayout
  * batch k are awaited, so sharp (libuv pool) and onnxruntime (its own threads) overlap.
  */
 async function* embedBatches(
+  store: ArtifactStore,
   manifest: string,
   spec: EmbedSpec,
   pre: PreprocessSpec,
@@ -105,7 +108,7 @@ async function* embedBatches(
   // Runs go one at a time (each already uses every intra-op thread); only decoding runs ahead.
   let previous: Promise<unknown> = Promise.resolve();
   const start = (jobs: Job[]) => {
-    const decoded = decodeBatch(jobs, pre);
+    const decoded = decodeBatch(store, jobs, pre);
     const after = previous;
     const task = decoded.then(async (batch) => {
       await after.catch(() => undefined);
@@ -135,24 +138,25 @@ async function* embedBatches(
 async function* manifestImages(manifest: string): AsyncGenerator<Job> {
   for await (const { value: row } of readJsonl<ManifestRow>(manifest)) {
     for (const image of Array.isArray(row?.images) ? row.images : []) {
-      yield { instance_id: row.instance_id, image: image.path, ...(image.sha256 ? { sha256: image.sha256 } : {}) };
+      const { sha256, path: file, origin } = image;
+      yield { instance_id: row.instance_id, ...(sha256 ? { sha256 } : { path: file }), ...(origin ?? file ? { origin: origin ?? file } : {}) };
     }
   }
 }
 
 /** Decodes a batch (in parallel) into the encoder's input tensor. */
-async function decodeBatch(jobs: Job[], pre: PreprocessSpec): Promise<Float32Array> {
-  return pixelsToInput(await Promise.all(jobs.map((job) => decode(job, pre.size))), pre);
+async function decodeBatch(store: ArtifactStore, jobs: Job[], pre: PreprocessSpec): Promise<Float32Array> {
+  return pixelsToInput(await Promise.all(jobs.map(async (job) => decode(job, job.sha256 ? await store.file(job.sha256) : job.path ?? '', pre.size))), pre);
 }
 
-async function decode(job: Job, size: number): Promise<Buffer> {
+async function decode(job: Job, file: string, size: number): Promise<Buffer> {
   try {
-    return await decodePixels(job.image, size);
+    return await decodePixels(file, size);
   } catch (err) {
     throw ApplicationFailure.create({
       type: 'ImageUnreadable',
       nonRetryable: true,
-      message: `instance ${job.instance_id}: cannot decode ${job.image} (${messageOf(err)}); embed/images reads a prepared manifest, so run images/prepare first`,
+      message: `instance ${job.instance_id}: cannot decode ${job.origin ?? file} (${messageOf(err)}); embed/images reads a prepared manifest, so run images/prepare first`,
     });
   }
 }
@@ -237,8 +241,8 @@ function endStream(out: WriteStream): Promise<void> {
 
 /** Prepared images carry their digest; raw ones are hashed here so the index always has one. */
 async function indexRow(row: number, job: Job): Promise<EmbedIndexRow> {
-  if (job.sha256) return { row, instance_id: job.instance_id, image: job.image, sha256: job.sha256 };
-  return { row, instance_id: job.instance_id, image: job.image, sha256: await sha256File(job.image) };
+  const image = job.origin ? { image: job.origin } : {};
+  return { row, instance_id: job.instance_id, ...image, sha256: job.sha256 ?? await sha256File(job.path!) };
 }
 
 

@@ -36,6 +36,8 @@ async function readHead(file: string): Promise<Uint8Array> {
 }
 
 export interface PlaceOptions {
+  /** The local file of a digest (the artifact store's, downloading it first where it is remote). */
+  fileOf: (sha256: string) => Promise<string>;
   /** Folder to copy into; undefined only names the images (embed mode without path exports). */
   dir?: string;
   concurrency?: number;
@@ -44,13 +46,14 @@ export interface PlaceOptions {
 }
 
 /**
- * For every used image (`used[i] === 1`): its extension, and its copy under `dir`.
- * A missing or unrecognisable file throws with the image's digest and path.
+ * For every used image (`used[i] === 1`): its extension, its local file, and its copy
+ * under `dir`. A missing or unrecognisable file throws with the image's digest and path.
  */
 export async function placeImages(
-  images: Array<{ sha256: string; file: string }>, used: Uint8Array, options: PlaceOptions,
-): Promise<string[]> {
+  images: Array<{ sha256: string }>, used: Uint8Array, options: PlaceOptions,
+): Promise<{ extensions: string[]; files: string[] }> {
   const extensions = new Array<string>(images.length).fill('');
+  const files = new Array<string>(images.length).fill('');
   const todo = images.flatMap((_, i) => (used[i] ? [i] : []));
   if (options.dir) await fs.mkdir(options.dir, { recursive: true });
   let next = 0;
@@ -60,15 +63,16 @@ export async function placeImages(
       if (options.signal?.aborted) return;
       const i = todo[next++]!;
       const image = images[i]!;
+      const file = (files[i] = await options.fileOf(image.sha256));
       // Prepared images are small (512 px): reading one whole and writing it is two calls, a copy four.
-      const bytes = options.dir ? await fs.readFile(image.file) : await readHead(image.file);
+      const bytes = options.dir ? await fs.readFile(file) : await readHead(file);
       const ext = sniffExtension(bytes);
-      if (!ext) throw new Error(`image ${image.sha256} (${image.file}) is not a JPEG, PNG, WebP, GIF, TIFF, AVIF or HEIC file`);
+      if (!ext) throw new Error(`image ${image.sha256} (${file}) is not a JPEG, PNG, WebP, GIF, TIFF, AVIF or HEIC file`);
       extensions[i] = ext;
       if (options.dir) await fs.writeFile(path.join(options.dir, `${image.sha256}.${ext}`), bytes);
       options.onDone?.(++done);
     }
   };
   await Promise.all(Array.from({ length: Math.min(options.concurrency ?? 16, todo.length) }, worker));
-  return extensions;
+  return { extensions, files };
 }

@@ -1,7 +1,7 @@
 import { constants as fsConstants } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import type { ArtifactStore } from '../artifact-store.js';
+import { artifactUri, type ArtifactStore } from '../artifact-store.js';
 import { imageType } from '../images/media-type.js';
 import { within } from '../host-files.js';
 
@@ -51,7 +51,7 @@ export class ImageChecker {
     return checked;
   }
 
-  /** The store path of a verified image (copied into the store once), so queries name content, not host paths. */
+  /** The artifact URI of a verified image (copied into the store once), so queries name content, readable on any host. */
   copy(file: string): Promise<Checked> {
     let checked = this.stored.get(file);
     if (!checked) this.stored.set(file, (checked = this.intoStore(file)));
@@ -59,16 +59,22 @@ export class ImageChecker {
   }
 
   private async intoStore(file: string): Promise<Checked> {
+    if (file.startsWith('artifact:sha256:')) return (await this.verify(file)).why === undefined ? { file } : this.verify(file);
     const checked = await this.verify(file);
-    if (checked.why !== undefined || within(this.real[1]!, checked.file)) return checked;
+    if (checked.why !== undefined) return checked;
+    if (within(this.real[1]!, checked.file)) return { file: artifactUri(path.basename(checked.file)) };
     try {
-      return { file: this.store.pathOf((await this.store.putFile(checked.file)).sha256) };
+      return { file: (await this.store.putFile(checked.file)).uri };
     } catch (err) {
       return { why: `${file} cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})` };
     }
   }
 
   private async inspect(file: string): Promise<Checked> {
+    // Images taken out of shards or Parquet are in the store already, named by URI.
+    if (file.startsWith('artifact:sha256:')) {
+      return this.store.file(file).then((local) => ({ file: local }), (err: Error) => ({ why: `${file}: ${err.message}` }));
+    }
     const cannot = (err: unknown): Checked => {
       const code = (err as NodeJS.ErrnoException).code;
       return { why: code === 'ENOENT' ? `${file} is missing` : `${file} cannot be read (${code ?? (err as Error).message})` };

@@ -2,7 +2,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { ApplicationFailure } from '@temporalio/activity';
 import type { StageFailureDetails } from '../stage-io.js';
-import { StageLog } from '../stage-log.js';
+import { StageLogs } from '../stage-log.js';
 import { commandFailed, runInProcessGroup } from '../process-group.js';
 import { findSamplesFile, lmmsEvalArgv, parseLmmsEvalProgress, readLmmsEvalSamples, writeLmmsEvalTask } from './lmms-eval.js';
 import type { BackendResult, BackendRun, PredictDeps } from './predict.js';
@@ -25,7 +25,7 @@ export async function runLmmsEval(deps: PredictDeps, run: BackendRun): Promise<B
   // A fresh output folder per attempt: the samples read afterwards are this run's.
   await fs.rm(output, { recursive: true, force: true });
   const argv = lmmsEvalArgv(o, { include: taskDir, output }, run.opts.maxTokens);
-  const log = await StageLog.open(deps.home.logFile(input.runId, input.stageId), `attempt ${run.attempt} at ${new Date().toISOString()} on pid ${process.pid}: ${argv.join(' ')}`);
+  const log = await (deps.logs ?? new StageLogs(deps.home)).open(input.runId, input.stageId, `attempt ${run.attempt} at ${new Date().toISOString()} on pid ${process.pid}: ${argv.join(' ')}`);
   let shown = -1;
   // lmms-eval catches what fails during evaluation, logs it and exits 0 (unless --verbosity DEBUG).
   let evaluationError: string | undefined;

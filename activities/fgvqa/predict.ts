@@ -8,7 +8,9 @@ import type { ArtifactRef, JsonObject } from '../../engine/types.js';
 import type { ArtifactStore } from '../artifact-store.js';
 import { readJsonl, problemText } from '../data/jsonl.js';
 import { pathOrArtifactFile } from '../data/manifest-input.js';
+import { mapBounded } from '../data/concurrency.js';
 import type { HomeLayout } from '../home.js';
+import type { StageLogs } from '../stage-log.js';
 import { parseInputs } from '../inputs.js';
 import type { StageActivityInput, StageActivityResult } from '../stage-io.js';
 import { askChat, ChatError, type ChatOptions } from './chat-client.js';
@@ -46,7 +48,12 @@ export interface BackendResult {
   outputs?: JsonObject;
 }
 
-export type PredictDeps = { store: ArtifactStore; home: HomeLayout };
+export type PredictDeps = {
+  store: ArtifactStore;
+  home: HomeLayout;
+  /** Where the lmms-eval backend's log goes. @default this host's log files */
+  logs?: StageLogs;
+};
 
 /**
  * `fgvqa/predict`: every query to the model. Each answer is appended to the stage
@@ -72,7 +79,7 @@ export function createPredictFgvqa(deps: PredictDeps) {
     const partial = path.join(dir, `predictions.partial.${answerFingerprint(opts)}.jsonl`);
     const answers = await readPartial(partial, new Set(queries.map((q) => q.id)));
     const resumed = answers.size;
-    const todo = queries.filter((q) => !answers.has(q.id));
+    const todo = await withLocalImages(deps.store, queries.filter((q) => !answers.has(q.id)));
     const out = createWriteStream(partial, { flags: 'a' });
     const failures: Array<{ id: string; error: string }> = [];
     let reported = 0;
@@ -148,6 +155,15 @@ async function askEndpoint(run: BackendRun): Promise<BackendResult> {
     }
   });
   return { counts: { requests, retries: requests - todo.length } };
+}
+
+/**
+ * The queries with each image as a file on this host: FGVQA builds name images by artifact
+ * URI (fetched from the store, on any host); a queries file a person wrote may name host paths.
+ */
+async function withLocalImages(store: ArtifactStore, queries: PredictQuery[]): Promise<PredictQuery[]> {
+  const local = (image: string) => (image.startsWith('artifact:sha256:') ? store.file(image) : image);
+  return mapBounded(queries, 16, async (q) => ({ ...q, images: await Promise.all(q.images.map(local)) }));
 }
 
 async function readPredictQueries(store: ArtifactStore, value: string | ArtifactRef, input: StageActivityInput): Promise<{ file: string; queries: PredictQuery[] }> {

@@ -102,6 +102,7 @@ async function* parquetRows(file: string): AsyncGenerator<{ row: PublishedRow; w
  * the store, so the query names its content.
  */
 async function imagePath(ctx: SourceContext, image: unknown, base: string, where: string): Promise<string | undefined> {
+  if (typeof image === 'string' && image.startsWith('artifact:sha256:')) return storedImage(ctx, image, where);
   if (typeof image === 'string') return hostImage(ctx, base, image, where);
   if (image instanceof Uint8Array) return storeImage(ctx, Buffer.from(image), where);
   const o = image as { bytes?: unknown; path?: unknown } | null;
@@ -109,6 +110,12 @@ async function imagePath(ctx: SourceContext, image: unknown, base: string, where
   if (typeof o?.bytes === 'string' && o.bytes) return storeImage(ctx, Buffer.from(o.bytes, 'base64'), where);
   if (typeof o?.path === 'string' && o.path) return hostImage(ctx, base, o.path, where);
   throw new SourceError(`${where}: expected a path, {bytes} or {path}`);
+}
+
+/** An image our own published rows name by artifact URI: usable when the store has it. */
+async function storedImage(ctx: SourceContext, uri: string, where: string): Promise<string | undefined> {
+  const known = await ctx.store.has(uri).catch(() => false);
+  return known ? uri : void ctx.skip(where, `${uri} is not in the artifact store at ${ctx.store.location}`);
 }
 
 async function hostImage(ctx: SourceContext, base: string, rel: string, where: string): Promise<string | undefined> {

@@ -120,11 +120,11 @@ export async function readInquire(root: string, ctx: SourceContext): Promise<Ide
   return group(out);
 }
 
-/** An image's bytes into the store; its path there. Anything that is not an image is skipped, with why. */
+/** An image's bytes into the store; its artifact URI. Anything that is not an image is skipped, with why. */
 export async function storeImage(ctx: SourceContext, bytes: Buffer, where: string): Promise<string | undefined> {
   if (!bytes.length) return void ctx.skip(where, 'no image bytes');
   if (imageType(bytes.subarray(0, 12)) === 'application/octet-stream') return void ctx.skip(where, 'not a JPEG, PNG, WebP or GIF image');
   const ref = await ctx.store.putBytes(bytes);
   ctx.stored?.();
-  return ctx.store.pathOf(ref.sha256);
+  return ref.uri;
 }

@@ -57,7 +57,8 @@ export async function prepareImage(ctx: ImageContext, image: ManifestImage): Pro
 }
 
 async function decodeChecked(ctx: ImageContext, image: ManifestImage, size: number, peeked: DecodeHeader, need: number): Promise<ImageOutcome> {
-  const bytes = await readWhole(image.path, size);
+  // prepareImage has checked the path is there.
+  const bytes = await readWhole(image.path!, size);
   if (typeof bytes === 'string') return { reason: bytes };
   const changed = digestMismatch(bytes, image.source_sha256);
   if (changed) return { reason: changed };
@@ -75,7 +76,9 @@ async function decodeChecked(ctx: ImageContext, image: ManifestImage, size: numb
     return { reason: whyUndecodable(bytes, header.header.format) };
   }
   const ref = await ctx.store.putBytes(encoded.data);
-  const prepared = { ...image, path: ctx.store.resolve(ref), sha256: ref.sha256, width: encoded.info.width, height: encoded.info.height };
+  // The host path stays behind: downstream stages read the image by digest, on any host.
+  const { path: _source, ...rest } = image;
+  const prepared = { ...rest, sha256: ref.sha256, width: encoded.info.width, height: encoded.info.height };
   return { image: prepared, reservedBytes: need };
 }
 

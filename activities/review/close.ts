@@ -26,14 +26,14 @@ export interface CloseReviewInput extends StageActivityInput {
 
 /** The ids of a queue artifact, in order. */
 export async function readQueueIds(store: ArtifactStore, queue: ArtifactRef): Promise<string[]> {
-  const text = await fs.readFile(store.resolve(queue), 'utf8');
+  const text = await fs.readFile((await store.file(queue)), 'utf8');
   return text.split('\n').filter(Boolean).map((line) => JSON.parse(line) as string);
 }
 
 /** Every audit record of a review, segment after segment. */
 export async function* readAudit(store: ArtifactStore, segments: ArtifactRef[]): AsyncGenerator<AuditRecord> {
   for (const segment of segments) {
-    for await (const { value } of readJsonl<AuditRecord>(store.resolve(segment))) yield value;
+    for await (const { value } of readJsonl<AuditRecord>((await store.file(segment)))) yield value;
   }
 }
 

@@ -8,10 +8,8 @@
 export const REVIEW_ITEMS_MEDIA_TYPE = 'application/x-twinflow-review-items+jsonl';
 export const DECISIONS_MEDIA_TYPE = 'application/x-twinflow-decisions+jsonl';
 
-/** One image shown to a reviewer: the prepared file (store artifact) and whose it is. */
+/** One image shown to a reviewer: a prepared image, named by its digest in the artifact store, and whose it is. */
 export interface ReviewImage {
-  /** Store path of the prepared image on the worker's host. */
-  path: string;
   sha256: string;
   /** The instance the image belongs to. */
   instance_id: string;

@@ -61,15 +61,15 @@ export async function loadInstanceMatrix(
     const seen = new Set<string>();
     for (const image of row.images) {
       if (image.role === 'generated' || seen.has(image.sha256 ?? '')) continue;
-      if (!image.sha256) fail(input, `instance ${row.instance_id}: image ${image.path} has no sha256; run images/prepare (and embed/images) on this manifest first`);
+      if (!image.sha256) fail(input, `instance ${row.instance_id}: image ${image.path ?? image.origin} has no sha256; run images/prepare (and embed/images) on this manifest first`);
       const at = rowOf.get(image.sha256);
       if (at === undefined) {
-        fail(input, `instance ${row.instance_id}: image ${image.path} (sha256 ${image.sha256.slice(0, 12)}…) has no row in with.index; ` +
+        fail(input, `instance ${row.instance_id}: image ${image.origin ?? ''} (sha256 ${image.sha256.slice(0, 12)}…) has no row in with.index; ` +
           'pass the embeddings of this manifest, or of the manifest it was merged from');
       }
       seen.add(image.sha256);
       picked.push(at);
-      images.push({ path: image.path, sha256: image.sha256, instance_id: row.instance_id, role: image.role });
+      images.push({ sha256: image.sha256, instance_id: row.instance_id, role: image.role });
     }
     starts[i + 1] = picked.length;
   });

@@ -9,6 +9,7 @@ import type { ArtifactStore } from '../artifact-store.js';
 import { writeDatasetCard } from '../export/dataset-card.js';
 import { writeQueriesPerInstanceSvg } from '../export/figure.js';
 import { placeImages } from '../export/images.js';
+import { putTree } from '../store/tree.js';
 import { writeDatasetInfo } from '../export/sharegpt.js';
 import { RowTally, imagesPerInstance, instancePoints, usedImages, withTotal, type CountsWithTotal } from '../export/stats.js';
 import { fileSafe, type HomeLayout } from '../home.js';
@@ -56,14 +57,16 @@ export function createAssembleTwin(deps: { store: ArtifactStore; home: HomeLayou
     beat();
     const timer = setInterval(beat, HEARTBEAT_MS);
     try {
-      const result = await writeDataset({ loaded, plans, orders, spec, templates, dir: partial }, progress, ctx.cancellationSignal);
+      const result = await writeDataset({ loaded, plans, orders, spec, templates, dir: partial, store }, progress, ctx.cancellationSignal);
       beat();
       await moveIntoPlace(partial, out, input);
       const files: Record<string, ArtifactRef> = {};
       // In parallel: hashing runs here while the copies run on the thread pool.
       const refs = await Promise.all(result.files.map((name) => store.putFile(path.join(out, name), mediaTypeOf(name))));
       result.files.forEach((name, i) => (files[name] = refs[i]!));
-      const outputs = { dataset: out, files, counts: result.counts };
+      // The folder as one artifact, for hosts that cannot see `out` (`twinflow pull`, a GPU host).
+      const datasetTree = await putTree(store, out, new Map([...Object.entries(files), ...result.images]));
+      const outputs = { dataset: out, datasetTree, files, counts: result.counts };
       return { outputs: outputs as unknown as JsonObject, attempt: ctx.info.attempt };
     } catch (err) {
       await fs.rm(partial, { recursive: true, force: true });
@@ -102,6 +105,7 @@ interface Job {
   spec: AssembleSpec;
   templates: readonly string[];
   dir: string;
+  store: ArtifactStore;
 }
 
 async function writeDataset(job: Job, progress: { done: number; total: number; unit: string }, signal: AbortSignal) {
@@ -114,18 +118,26 @@ async function writeDataset(job: Job, progress: { done: number; total: number; u
   };
   const embed = spec.images === 'embed';
   const folder = !embed || spec.exports.includes('rows') || spec.exports.includes('sharegpt');
-  const extensions = await placeImages(loaded.images, used.train.map((v, i) => v | used.eval[i]!), {
-    dir: folder ? path.join(dir, 'images') : undefined, signal,
+  const { extensions, files: imageFiles } = await placeImages(loaded.images, used.train.map((v, i) => v | used.eval[i]!), {
+    dir: folder ? path.join(dir, 'images') : undefined, signal, fileOf: (sha256) => job.store.file(sha256),
   });
   if (signal.aborted) throw new CancelledFailure('twin/assemble cancelled');
   const vocab = buildVocabulary(loaded, extensions, job.templates);
   const tally = new RowTally(vocab);
   const context = {
     dir, vocab, tally, signal, exports: spec.exports, instanceIds: loaded.instances.map((x) => x.id),
-    embedFiles: embed ? loaded.images.map((x) => x.file) : undefined, batchRows: embed ? 256 : 2_048,
+    embedFiles: embed ? imageFiles : undefined, batchRows: embed ? 256 : 2_048,
     onRows: (n: number) => { progress.done += n; },
   };
   const files: string[] = [];
+  // The copied images are named by their digest: the tree of the folder need not hash them again.
+  const images = new Map<string, { sha256: string; bytes: number }>();
+  if (folder) {
+    await Promise.all(loaded.images.map(async (image, i) => {
+      if (!extensions[i]) return;
+      images.set(`images/${image.sha256}.${extensions[i]}`, { sha256: image.sha256, bytes: (await fs.stat(imageFiles[i]!)).size });
+    }));
+  }
   for (const split of SPLITS) files.push(...await writeSplit(plans[split], orders[split], context));
   const counts = { train: withTotal(tally.kinds.train), eval: withTotal(tally.kinds.eval) };
   if (spec.exports.includes('sharegpt')) {
@@ -136,7 +148,7 @@ async function writeDataset(job: Job, progress: { done: number; total: number; u
   await writeDatasetCard(path.join(dir, 'README.md'), spec.exports, counts, embed);
   await fs.writeFile(path.join(dir, MARKER), 'written by twinflow twin/assemble; a rerun replaces this folder\n');
   files.push('stats.json', 'queries-per-instance.svg', 'README.md');
-  return { files, counts };
+  return { files, counts, images };
 }
 
 /** stats.json: what was written and what it was drawn from, with every decision and drop counted. */

@@ -101,7 +101,7 @@ function mergeRows(group: ManifestRow[]): { row: ManifestRow; dropped: number } 
   const images = [];
   let dropped = 0;
   for (const image of group.flatMap((r) => r.images)) {
-    const key = image.sha256 ?? image.path;
+    const key = image.sha256 ?? image.path ?? JSON.stringify(image);
     if (seen.has(key)) { dropped++; continue; }
     seen.add(key);
     images.push(image);

@@ -59,7 +59,7 @@ export class ImagesRoot {
   async hash(image: ManifestImage, where: string): Promise<ManifestImage | ImageProblem> {
     return this.limit(async () => {
       try {
-        return { ...image, source_sha256: await sha256File(image.path) };
+        return { ...image, source_sha256: await sha256File(image.path!) };
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
         return ['unreadableImages', `${where}: ${image.origin ?? image.path}: ${code ?? (err as Error).message}`];

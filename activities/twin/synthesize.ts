@@ -111,7 +111,7 @@ async function synthesizeInstance(
     const source = real[Math.floor(random() * real.length)]!;
     const type = cycle[variant % cycle.length]!;
     let raster = decoded.get(source.sha256);
-    if (!raster) decoded.set(source.sha256, (raster = await decode(source, row, input)));
+    if (!raster) decoded.set(source.sha256, (raster = await decode(store, source, row, input)));
     const applied = applyEdit(type, raster, random);
     onDone();
     if (applied.change < UNCHANGED) continue;
@@ -120,7 +120,7 @@ async function synthesizeInstance(
     made.push({
       source,
       image: {
-        path: store.resolve(ref), role: 'generated', sha256: ref.sha256, width: raster.width, height: raster.height,
+        role: 'generated', sha256: ref.sha256, width: raster.width, height: raster.height,
         origin: SYNTH_ORIGIN, edit: { type, region, params, source: source.sha256 },
       },
     });
@@ -151,8 +151,8 @@ async function writeInstance(writers: Writers, row: ManifestRow, made: Made[], c
       id: `gen:${image.sha256}`,
       group: instance_id,
       images: [
-        { path: source.path, sha256: source.sha256, instance_id, role: source.role },
-        { path: image.path, sha256: image.sha256, instance_id, role: 'generated' },
+        { sha256: source.sha256, instance_id, role: source.role },
+        { sha256: image.sha256, instance_id, role: 'generated' },
       ],
       question: SYNTH_QUESTION,
       metadata: { instance_id, title, category, edit: image.edit },
@@ -161,16 +161,17 @@ async function writeInstance(writers: Writers, row: ManifestRow, made: Made[], c
   }
 }
 
-async function decode(image: RealImage, row: ManifestRow, input: StageActivityInput): Promise<Raster> {
+async function decode(store: ArtifactStore, image: RealImage, row: ManifestRow, input: StageActivityInput): Promise<Raster> {
+  const file = await store.file(image.sha256);
   try {
-    return await decodeRgb(image.path);
+    return await decodeRgb(file);
   } catch (err) {
     throw ApplicationFailure.create({
       type: 'InvalidImage',
       nonRetryable: true,
       message:
-        `stage ${input.stageId} (${input.uses}): image ${image.path} of instance ${row.instance_id} cannot be read ` +
-        `(${err instanceof Error ? err.message : String(err)}); run images/prepare again (with cache: false) so its images are in this worker's store`,
+        `stage ${input.stageId} (${input.uses}): image ${image.sha256} of instance ${row.instance_id} cannot be decoded ` +
+        `(${err instanceof Error ? err.message : String(err)}); run images/prepare again (with cache: false)`,
     });
   }
 }
@@ -188,11 +189,11 @@ function chooseInstances(rows: ManifestRow[], maxInstances: number | undefined, 
     const real = new Map<string, RealImage>();
     for (const image of row.images) {
       if (image?.role !== 'listing' && image?.role !== 'review') continue;
-      if (!image.sha256 || !image.path) {
+      if (!image.sha256) {
         throw ApplicationFailure.create({
           type: 'InvalidStageInput',
           nonRetryable: true,
-          message: `stage ${input.stageId} (${input.uses}): with.instances: instance ${row.instance_id} has an image without sha256 (${String(image.path)}); pass a prepared manifest (the instances output of images/prepare or twin/merge)`,
+          message: `stage ${input.stageId} (${input.uses}): with.instances: instance ${row.instance_id} has an image without sha256 (${String(image.path ?? image.origin)}); pass a prepared manifest (the instances output of images/prepare or twin/merge)`,
         });
       }
       if (!real.has(image.sha256)) real.set(image.sha256, image as RealImage);

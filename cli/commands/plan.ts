@@ -2,9 +2,10 @@ import { computeStageKey } from '../../activities/cache-keys.js';
 import { resolveInputs, resolveKnown, type ExprContext } from '../../engine/expressions.js';
 import type { CompiledPipeline, CompiledStage, JsonObject } from '../../engine/types.js';
 import { waitsForPeople } from '../../engine/people.js';
-import { ArtifactStore } from '../../activities/artifact-store.js';
-import { StageCache } from '../../activities/cache.js';
-import { findServable } from '../../activities/cache-check.js';
+import type { ArtifactStore } from '../../activities/artifact-store.js';
+import type { StageCache } from '../../activities/cache.js';
+import { openStores } from '../../activities/store/config.js';
+import { findServable, hostId } from '../../activities/cache-check.js';
 import { homeLayout } from '../../activities/home.js';
 import { table } from '../render.js';
 
@@ -30,8 +31,8 @@ export interface PlannedStage {
  */
 export async function planPipeline(
   p: CompiledPipeline,
-  cache = new StageCache(homeLayout().cacheDir),
-  store = new ArtifactStore(homeLayout().artifactsDir),
+  cache: StageCache = openStores().cache,
+  store: ArtifactStore = openStores().artifacts,
 ): Promise<PlannedStage[]> {
   const known: ExprContext['stages'] = {};
   const planned: PlannedStage[] = [];
@@ -43,7 +44,7 @@ export async function planPipeline(
     let cacheKey: string | undefined;
     if (resolved && s.cache && s.handler !== 'approval') {
       cacheKey = await computeStageKey({ uses: s.uses, kindVersion: s.kindVersion, inputs: resolved.with, shellEnv: resolved.shellEnv });
-      const { entry: hit } = await findServable(cache, store, cacheKey);
+      const { entry: hit } = await findServable(cache, store, cacheKey, hostId(homeLayout()));
       if (hit) {
         verdict = 'cached';
         if (!s.matrix) known[s.key] = { outputs: hit.outputs };

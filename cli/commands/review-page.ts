@@ -1,6 +1,5 @@
 import { spawn } from 'node:child_process';
-import { ArtifactStore } from '../../activities/artifact-store.js';
-import { homeLayout } from '../../activities/home.js';
+import { openStores } from '../../activities/store/config.js';
 import { reviewStage, runStatus, ReviewRequestError } from '../../review/queue-client.js';
 import { startReviewServer, type ReviewServer } from '../../review/server.js';
 import { PeopleError, personName, readReviewersFile, reviewSecret, signedToken, type Person } from '../../review/people.js';
@@ -42,7 +41,7 @@ export async function pagePeople(opts: ReviewPageOptions): Promise<Person[]> {
 export async function startReviewPage(session: Session, opts: ReviewPageOptions): Promise<ReviewServer> {
   try {
     return await startReviewServer({
-      session, store: new ArtifactStore(homeLayout().artifactsDir), host: opts.host, port: opts.port, defaultUser: whoami(opts.as), people: await pagePeople(opts),
+      session, store: openStores().artifacts, host: opts.host, port: opts.port, defaultUser: whoami(opts.as), people: await pagePeople(opts),
     });
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') throw new CliError(`port ${opts.port} is in use`, 'pick another with --review-port / --port');

@@ -1,7 +1,6 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { ArtifactStore } from '../../activities/artifact-store.js';
-import { homeLayout } from '../../activities/home.js';
+import { openStores } from '../../activities/store/config.js';
 import { finalDecisions, replayVotes } from '../../activities/review/audit.js';
 import { readAudit } from '../../activities/review/close.js';
 import { describeProblems, readJsonl, type JsonlProblem } from '../../activities/data/jsonl.js';
@@ -37,15 +36,15 @@ export interface ExportOptions {
 
 /** Writes a review's decisions (one final decision per decided item) and its audit, open or closed. */
 export async function reviewExportCommand(runId: string, stage: string, opts: ExportOptions): Promise<void> {
-  const store = new ArtifactStore(homeLayout().artifactsDir);
+  const store = openStores().artifacts;
   const decisionsFile = opts.decisions ?? `${fileName(stage)}.decisions.jsonl`;
   const auditFile = opts.audit ?? `${fileName(stage)}.audit.jsonl`;
   await withSession(async (session) => {
     const rec = reviewStage(await runStatus(session, runId), stage);
     const outputs = rec.outputs as { decisions?: ArtifactRef; audit?: ArtifactRef } | undefined;
     if (outputs?.decisions && outputs.audit) {
-      await fs.copyFile(store.resolve(outputs.decisions), decisionsFile);
-      await fs.copyFile(store.resolve(outputs.audit), auditFile);
+      await fs.copyFile((await store.file(outputs.decisions)), decisionsFile);
+      await fs.copyFile((await store.file(outputs.audit)), auditFile);
       console.log(`${stage} (closed): ${outputs.decisions.counts?.rows ?? '?'} decisions -> ${decisionsFile}; ${outputs.audit.counts?.rows ?? '?'} audit records -> ${auditFile}`);
       return;
     }

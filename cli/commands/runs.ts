@@ -1,5 +1,4 @@
-import fs from 'node:fs/promises';
-import { homeLayout } from '../../activities/home.js';
+import { openStores } from '../../activities/store/config.js';
 import type { CompiledPipeline } from '../../engine/types.js';
 import { INTERPRETER_WORKFLOW } from '../../workflows/messages.js';
 import type { WorkflowExecutionInfo } from '@temporalio/client';
@@ -110,20 +109,19 @@ async function runState(session: Session, wf: WorkflowExecutionInfo): Promise<st
 }
 
 export async function logsCommand(runId: string, stage: string): Promise<void> {
-  const file = homeLayout().logFile(runId, stage);
-  try {
-    process.stdout.write(await fs.readFile(file, 'utf8'));
-    return;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-  }
-  // The log lives on the worker's host; without a shared TWINFLOW_HOME show what the run kept.
+  const { logs, shared } = openStores();
+  const file = logs.file(runId, stage);
+  const text = await logs.read(runId, stage);
+  if (text !== undefined) return void process.stdout.write(text);
+  // Without a shared store the log lives on the worker's host: show what the run kept.
   const session = await connect();
   try {
     const run = await fetchRun(session, runId);
     const s = run.stages[stage];
     if (!s) throw new CliError(`run ${runId} has no stage ${stage}`, `stages: ${run.order.join(', ')}`, 2);
-    if (!s.error?.logTail?.length) throw new CliError(`no log for ${stage} at ${file}`, 'logs are written on the worker\'s host under its TWINFLOW_HOME');
+    if (!s.error?.logTail?.length) {
+      throw new CliError(`no log for ${stage} ${shared ? 'in the store' : `at ${file}`}`, shared ? 'only core/shell and tool-running stages write logs' : 'logs are written on the worker\'s host under its TWINFLOW_HOME; set TWINFLOW_STORE on every host to read them from anywhere');
+    }
     console.log(`(log file not on this host; last lines kept by the run)\n${s.error.logTail.join('\n')}`);
   } finally {
     await session.close();

@@ -54,7 +54,8 @@ const kindCounts = z.strictObject({
 });
 
 export const assembleOutputs = z.strictObject({
-  dataset: z.string().describe('The dataset folder: rows, parquet, sharegpt, images, stats and figure, loadable as is.'),
+  dataset: z.string().describe('The dataset folder on the host that wrote it: rows, parquet, sharegpt, images, stats and figure, loadable as is.'),
+  datasetTree: artifactRefSchema.describe('The same folder as one artifact (a tree of file digests): `twinflow pull RUN/STAGE/datasetTree DIR` writes it anywhere.'),
   files: z.record(z.string(), artifactRefSchema)
     .describe('Every written file (e.g. train.jsonl, eval.parquet, stats.json) as an artifact, by its name in the folder.'),
   counts: z.strictObject({ train: kindCounts, eval: kindCounts }).describe('Queries written per split and kind.'),
@@ -62,7 +63,7 @@ export const assembleOutputs = z.strictObject({
 
 export const assembleKind: StageKind = {
   uses: 'twin/assemble',
-  version: '1',
+  version: '2',
   description:
     'Build the Twin pair queries (positives, approved hard negatives, approved generated negatives), split them into ' +
     'Twin and Twin-Eval by instance, subsample and order them by seed, and export them as Twin-shaped JSONL rows, ' +

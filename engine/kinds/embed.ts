@@ -38,7 +38,7 @@ export const embedOutputs = z.strictObject({
 
 export const embedKind: StageKind = {
   uses: 'embed/images',
-  version: '1',
+  version: '2',
   description:
     'Embed every image of a prepared manifest with an ONNX image encoder (onnxruntime, CPU) and write a float32 ' +
     'matrix with a row index. Any encoder works: its preprocessing spec says how to feed it.',

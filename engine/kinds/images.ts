@@ -43,7 +43,7 @@ export const prepareOutputs = z.strictObject({
 
 export const prepareKind: StageKind = {
   uses: 'images/prepare',
-  version: '2',
+  version: '3',
   description:
     'Decode every image of an instance manifest, apply EXIF orientation, convert to sRGB, cap the longest side ' +
     'and store the results content-addressed. Bad files are quarantined with a reason; the stage goes on with the rest.',

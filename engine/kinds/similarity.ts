@@ -37,7 +37,7 @@ export const dedupeOutputs = z.strictObject({
 
 export const dedupeKind: StageKind = {
   uses: 'twin/dedupe',
-  version: '1',
+  version: '2',
   description:
     'Find candidate duplicate listings: each listing with m images flags the m images of other listings most similar to ' +
     'any of its own (exact cosine search), and flags between two listings make one candidate pair for people to confirm.',
@@ -75,7 +75,7 @@ export const shortlistOutputs = z.strictObject({
 
 export const shortlistKind: StageKind = {
   uses: 'twin/shortlist',
-  version: '1',
+  version: '2',
   description:
     'Shortlist hard-negative candidates: for each instance, the k other instances whose images come closest (the highest ' +
     'cosine between any two of their images, exact), k drawn from [1x, 2x] its real-image count by a seeded generator.',

@@ -49,7 +49,7 @@ export const synthesizeOutputs = z.strictObject({
 
 export const synthesizeKind: StageKind = {
   uses: 'twin/synthesize-variants',
-  version: '1',
+  version: '2',
   description:
     'Generate hard negatives on CPU: subtle, seeded local edits (recolor, patch, shape) of each instance\'s real ' +
     'photos, written as a generated-images manifest plus review items for human validation (DreamBooth is the GPU source).',

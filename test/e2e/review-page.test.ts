@@ -131,7 +131,7 @@ test('reviews with the keyboard, survives a reload, and lets the run go on', { t
   expect(run.state).toBe('succeeded');
   expect(run.stages.after!.state).toBe('succeeded');
   const out = run.stages.check!.outputs as unknown as { decisions: ArtifactRef };
-  const decisions = (await fs.readFile(store.resolve(out.decisions), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as Decision);
+  const decisions = (await fs.readFile((await store.file(out.decisions)), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as Decision);
   expect(decisions[0]!.note).toBe('same handle, same chip');
   expect(decisions.map((d) => [d.id, d.choice, d.by])).toEqual([
     [ids[0], 'accept', 'rita'], [ids[1], 'accept', 'rita'], [ids[2], 'accept', 'rita'], [ids[3], 'reject', 'rita'], [ids[4], 'accept', 'rita'],
@@ -205,7 +205,7 @@ test('shows a listing with three candidates in one row and takes counts 0-3 by t
   expect(errors).toEqual([]);
   const run = await h.result(runId);
   const out = run.stages.check!.outputs as unknown as { decisions: ArtifactRef };
-  const decisions = (await fs.readFile(store.resolve(out.decisions), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as Decision);
+  const decisions = (await fs.readFile((await store.file(out.decisions)), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as Decision);
   expect(decisions.map((d) => [d.id, d.choice])).toEqual([[ids[0], '3'], [ids[1], '0']]);
 });
 

@@ -88,7 +88,7 @@ stages:
     const first = await run(yaml);
     const ref = first.stages.source!.outputs!.instances as unknown as ArtifactRef;
     expect((await run(yaml)).stages.source!.state).toBe('cached');
-    await fs.rm(new ArtifactStore(h.home.artifactsDir).resolve(ref));
+    await fs.rm((await new ArtifactStore(h.home.artifactsDir).file(ref)));
     const again = await run(yaml);
     expect(again.stages.source!.state).toBe('succeeded');
     expect(staleNotes(again, 'source').join()).toContain(`${ref.uri} is no longer in the artifact store`);
@@ -111,7 +111,7 @@ stages:
   assemble: { uses: twin/assemble, with: { instances: '\${{ stages.prepare.outputs.instances }}', evalFraction: 0, exports: [rows] } }
 `;
     const store = new ArtifactStore(h.home.artifactsDir);
-    const preparedOf = async (s: RunStatus) => (await fs.readFile(store.resolve(s.stages.prepare!.outputs!.instances as unknown as ArtifactRef), 'utf8'))
+    const preparedOf = async (s: RunStatus) => (await fs.readFile((await store.file(s.stages.prepare!.outputs!.instances as unknown as ArtifactRef)), 'utf8'))
       .trim().split('\n').flatMap((l) => (JSON.parse(l) as { images: Array<{ origin: string; sha256: string }> }).images);
     const first = await run(yaml);
     const before = await preparedOf(first);

@@ -54,7 +54,7 @@ describe('pipelines/demo.yaml', () => {
       expect(out.outcome, stage).toBe('policy');
       expect(out.counts.items, stage).toBeGreaterThan(0);
       expect(out.counts.accept, stage).toBeGreaterThan(0);
-      const decisions = await lines<Decision>(store.resolve(out.decisions));
+      const decisions = await lines<Decision>((await store.file(out.decisions)));
       expect(decisions.every((d) => d.automatic && d.by.startsWith('policy:demo-') && d.note === out.policy), stage).toBe(true);
     }
     // The catalog lists one print twice; dedupe + the policy merge it.
@@ -88,7 +88,7 @@ describe('pipelines/demo.yaml', () => {
       expect(waiting.stages.assemble!.state).toBe('pending');
       const progress = await reviewProgress(h.session, runId, stage);
       // People decide like the policies would: the same pairs, the same dataset.
-      const items = await lines<{ id: string; score?: number }>(store.resolve(progress.items));
+      const items = await lines<{ id: string; score?: number }>((await store.file(progress.items)));
       const decisions = items.map((item) => ({ id: item.id, choice: stage !== 'review-duplicates' || (item.score ?? 0) >= 0.9 ? 'accept' : 'reject' }));
       for (let i = 0; i < decisions.length; i += 500) await decideItems(h.session, runId, stage, 'ana', decisions.slice(i, i + 500));
     }

@@ -37,7 +37,7 @@ it('decides 100,000 items in batches without any review run nearing the history 
   expect(run.state).toBe('succeeded');
   const out = run.stages.check!.outputs as { counts: Record<string, number>; decisions: { uri: string; sha256: string } };
   expect(out.counts).toMatchObject({ items: ITEMS, people: ITEMS, accept: ITEMS - Math.ceil(ITEMS / 3), reject: Math.ceil(ITEMS / 3) });
-  const lines = (await fs.readFile(store.resolve(out.decisions), 'utf8')).split('\n').filter(Boolean).length;
+  const lines = (await fs.readFile((await store.file(out.decisions)), 'utf8')).split('\n').filter(Boolean).length;
   expect(lines).toBe(ITEMS);
 
   const runs = [];

@@ -37,7 +37,7 @@ afterAll(async () => h?.stop());
 
 const waitingReview = (runId: string) => h.waitFor(runId, 'the review to open', (s) => s.stages.check?.waitingFor === 'review');
 const jsonl = async <T>(ref: { uri: string; sha256: string }) =>
-  (await fs.readFile(store.resolve(ref), 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as T);
+  (await fs.readFile((await store.file(ref)), 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as T);
 const refused = async (call: Promise<unknown>) => {
   const err = await call.then(() => undefined, (e: unknown) => e);
   expect(err).toBeInstanceOf(ReviewRequestError);

@@ -57,7 +57,7 @@ async function picture(store: ArtifactStore, dir: string, n: number, format: 'pn
   const image = sharp(px, { raw: { width: size, height: size, channels: 3 } });
   await (format === 'png' ? image.png() : image.jpeg({ quality: 100 })).toFile(file);
   const ref = await store.putFile(file);
-  return { path: store.pathOf(ref.sha256), role: format === 'png' ? 'listing' : 'generated', sha256: ref.sha256, width: size, height: size };
+  return { path: (await store.file(ref.sha256)), role: format === 'png' ? 'listing' : 'generated', sha256: ref.sha256, width: size, height: size };
 }
 
 async function writeJsonl(store: ArtifactStore, file: string, rows: unknown[], mediaType?: string): Promise<ArtifactRef> {

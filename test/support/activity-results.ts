@@ -9,6 +9,6 @@ export const failure = (p: Promise<unknown>): Promise<any> => p.catch((e: unknow
 /** Every row of a JSONL artifact in the store. */
 export async function jsonlRows<T>(store: ArtifactStore, ref: ArtifactRef): Promise<T[]> {
   const rows: T[] = [];
-  for await (const { value } of readJsonl<T>(store.resolve(ref))) rows.push(value);
+  for await (const { value } of readJsonl<T>((await store.file(ref)))) rows.push(value);
   return rows;
 }

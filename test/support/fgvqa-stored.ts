@@ -17,9 +17,9 @@ export async function digestsUnder(dir: string): Promise<Map<string, string>> {
   return out;
 }
 
-/** The digest a store path names; throws for a path outside the store, so a host path in a query fails the test. */
-export function storedDigest(store: ArtifactStore, image: string): string {
-  const digest = path.basename(image);
-  if (image !== store.pathOf(digest)) throw new Error(`${image} is not a path in the artifact store`);
-  return digest;
+/** The digest an artifact URI names; throws for anything else, so a host path in a query fails the test. */
+export function storedDigest(_store: ArtifactStore, image: string): string {
+  const m = /^artifact:sha256:([0-9a-f]{64})$/.exec(image);
+  if (!m) throw new Error(`${image} is not an artifact URI`);
+  return m[1]!;
 }

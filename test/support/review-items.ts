@@ -47,7 +47,7 @@ export async function putImageItems(store: ArtifactStore, n: number, extra: (i: 
         `<circle cx="${150 + k * 20}" cy="120" r="${70 - k * 8}" fill="hsl(${hue},70%,45%)"/><text x="20" y="225" font-size="20">${id}/${k}</text></svg>`;
       const ref = await store.putBytes(await sharp(Buffer.from(svg)).jpeg({ quality: 85 }).toBuffer());
       images.push(ref.sha256);
-      pair.push({ path: store.resolve(ref), sha256: ref.sha256, instance_id: `instance-${i}-${k}`, role: k === 0 ? 'listing' : perItem > 2 ? 'candidate' : 'review' });
+      pair.push({ path: (await store.file(ref)), sha256: ref.sha256, instance_id: `instance-${i}-${k}`, role: k === 0 ? 'listing' : perItem > 2 ? 'candidate' : 'review' });
     }
     ids.push(id);
     lines.push(JSON.stringify({ id, images: pair, score: 0.9 - i / 100, metadata: { title: `listing ${i}`, category: 'Mugs' }, ...extra(i) }));

@@ -121,7 +121,7 @@ describe('embed/images', () => {
     out = await run(input({ batchSize: 4 }), env);
     const seconds = (performance.now() - started) / 1000;
     console.log(`embed/images: ${out.counts.images} images in ${seconds.toFixed(2)} s (${(out.counts.images / seconds).toFixed(1)} images/s, session included)`);
-    matrix = await readMatrix(store.resolve(out.embeddings), out.counts.dims);
+    matrix = await readMatrix((await store.file(out.embeddings)), out.counts.dims);
   }, 120_000);
 
   it('writes one float32 row of 1792 per image', () => {
@@ -160,7 +160,7 @@ describe('embed/images', () => {
 
   it('gives the same rows whatever the batch size', async () => {
     const single = await run(input({ batchSize: 1 }, 'embed-single'));
-    const other = await readMatrix(store.resolve(single.embeddings), DIMS);
+    const other = await readMatrix((await store.file(single.embeddings)), DIMS);
     let worst = 0;
     for (let i = 0; i < matrix.data.length; i++) worst = Math.max(worst, Math.abs(matrix.data[i]! - other.data[i]!));
     expect(worst).toBeLessThan(1e-5);

@@ -61,10 +61,9 @@ describe('fgvqa/build sources', () => {
     expect(out.counts).toMatchObject({ identities: 6, images: 24, skipped: 1 });
     expect(out.problems).toEqual([expect.stringMatching(/ilias-core-db-000009\.tar: obj_000\/pos\/P000_99\.jpg: not a JPEG, PNG, WebP or GIF image$/)]);
     expect(new Set(rows.flatMap((r) => r.identities))).toEqual(new Set(['obj_000', 'obj_001', 'obj_002', 'obj_003', 'obj_004', 'obj_005']));
-    const store = new ArtifactStore(env.home.artifactsDir);
     const first = rows[0]!.images[0]!;
-    expect(first.startsWith(path.join(store.dir, 'sha256'))).toBe(true);
-    expect((await fs.readFile(first)).subarray(0, 2)).toEqual(Buffer.from([0xff, 0xd8]));
+    expect(first).toMatch(/^artifact:sha256:[0-9a-f]{64}$/);
+    expect((await store().read(first)).subarray(0, 2)).toEqual(Buffer.from([0xff, 0xd8]));
     expect(rows[0]!.question).toMatch(/same object instance/);
 
     await fs.writeFile(path.join(root, 'ilias-core-db-000002.tar'), 'truncated garbage that is not a tar archive at all'.repeat(20));
@@ -109,7 +108,7 @@ describe('fgvqa/build sources', () => {
       ['twin-own-id', 'twin-eval', 'pair', 'no', 'Twin prompt', 2],
     ]);
     expect(got[0]!.extra).toEqual({ species: 'Gull' });
-    expect(await fs.readFile(got[1]!.images[2]!)).toEqual(blue);
+    expect(await store().read(got[1]!.images[2]!)).toEqual(blue);
     expect(out.counts).toMatchObject({ pairs: 2, multi: 1, answer_yes: 1, answer_no: 1, answer_2: 1 });
     const onlyTwin = await rowsOf((await outputs({ source: 'fgvqa', root, subsets: ['twin-eval'] })).queries);
     expect(onlyTwin.map((r) => r.id)).toEqual(['twin-own-id']);
@@ -118,7 +117,7 @@ describe('fgvqa/build sources', () => {
     const met = path.join(env.home.root, 'met-for-published');
     await writeMetDataset(met, 6, 5);
     const built = await outputs({ source: 'met', root: met, pairs: 8, multi: 8 });
-    const file = new ArtifactStore(env.home.artifactsDir).resolve(built.published);
+    const file = (await new ArtifactStore(env.home.artifactsDir).file(built.published));
     const jsonl = path.join(env.home.root, 'published.jsonl');
     await fs.copyFile(file, jsonl);
     const back = await rowsOf((await outputs({ source: 'fgvqa', root: jsonl })).queries);

@@ -165,14 +165,14 @@ describe('images/prepare activity', () => {
     expect([...kept.keys()]).toEqual(['good', 'rotated', 'wide', 'twins']);
   });
 
-  it('keeps every manifest field and points surviving images at measured store files', async () => {
+  it('keeps every manifest field and names surviving images by the digest of their measured store files, never by host path', async () => {
     const good = kept.get('good')!;
     expect(good).toMatchObject({ asins: ['good'], title: 'Title good', category: 'Mugs' });
     expect(good.images).toHaveLength(2);
     for (const image of good.images) {
       expect(image.role).toBe('listing');
-      expect(image.path).toBe(store.pathOf(image.sha256!));
-      const meta = await sharp(image.path).metadata();
+      expect(image.path).toBeUndefined();
+      const meta = await sharp(await store.file(image.sha256!)).metadata();
       expect(meta).toMatchObject({ format: 'jpeg', width: image.width, height: image.height });
     }
     expect(kept.get('twins')!.images[0]!.origin).toBe('https://example.com/a.jpg');
@@ -181,7 +181,7 @@ describe('images/prepare activity', () => {
   it('applies EXIF orientation: a 300x200 image tagged orientation 6 comes out 200x300 with no tag', async () => {
     const image = kept.get('rotated')!.images[0]!;
     expect([image.width, image.height]).toEqual([200, 300]);
-    const meta = await sharp(image.path).metadata();
+    const meta = await sharp(await store.file(image.sha256!)).metadata();
     expect([meta.width, meta.height, meta.orientation]).toEqual([200, 300, undefined]);
   });
 
@@ -189,14 +189,13 @@ describe('images/prepare activity', () => {
     const [wide, cmyk] = kept.get('wide')!.images;
     expect([wide!.width, wide!.height]).toEqual([512, 256]);
     expect([cmyk!.width, cmyk!.height]).toEqual([120, 80]);
-    const meta = await sharp(cmyk!.path).metadata();
+    const meta = await sharp(await store.file(cmyk!.sha256!)).metadata();
     expect([meta.space, meta.channels]).toEqual(['srgb', 3]);
   });
 
   it('stores byte-identical images once and counts the duplicate', () => {
     const [a, b] = kept.get('twins')!.images;
     expect(a!.sha256).toBe(b!.sha256);
-    expect(a!.path).toBe(b!.path);
   });
 
   it('gives byte-identical manifests for the same input, whatever the concurrency', async () => {
@@ -218,7 +217,7 @@ describe('images/prepare activity', () => {
     const wide = rows.find((r) => r.instance_id === 'wide')!.images;
     expect(wide).toHaveLength(1); // 2000x1000 is over 100k pixels now
     expect([wide[0]!.width, wide[0]!.height]).toEqual([64, 43]);
-    expect((await sharp(wide[0]!.path).metadata()).format).toBe('png');
+    expect((await sharp(await store.file(wide[0]!.sha256!)).metadata()).format).toBe('png');
     const report = await rowsOf<QuarantineRow>(small.quarantine);
     expect(report.find((q) => q.path?.endsWith('wide.png'))?.reason).toBe('too many pixels: 2000 x 1000 exceeds maxPixels 100000');
   });

@@ -198,7 +198,7 @@ describe('twin/assemble on hand-written manifests', () => {
     const store = new ArtifactStore(home.artifactsDir);
     const [s0, s1, s2] = fx.realSha[0]! as [string, string, string];
     const [s3, s4] = fx.realSha[1]! as [string, string];
-    const image = (sha256: string) => ({ path: store.pathOf(sha256), role: 'listing', sha256 });
+    const image = (sha256: string) => ({ role: 'listing', sha256 });
     const jsonl = (rows: unknown[]) => store.putBytes(rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
     const instances = await jsonl([
       { instance_id: 'A', asins: ['A'], title: 'a', category: 'mug', images: [s0, s1, s2].map(image) },

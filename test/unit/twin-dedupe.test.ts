@@ -79,7 +79,7 @@ function stageInput(w: Inputs & Record<string, unknown>, stageId = 'dedupe'): St
 async function run(w: Inputs & Record<string, unknown>, stageId?: string, env = new MockActivityEnvironment({ attempt: 1 })) {
   const result = (await env.run(dedupe, stageInput(w, stageId))) as StageActivityResult;
   const outputs = result.outputs as unknown as Outputs;
-  const text = await fs.readFile(store.resolve(outputs.candidates), 'utf8');
+  const text = await fs.readFile((await store.file(outputs.candidates)), 'utf8');
   return { ...outputs, items: text.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as ReviewItem) };
 }
 
@@ -136,7 +136,8 @@ describe('twin/dedupe', () => {
     const [top] = (await run({ ...inputs })).items;
     expect(top!.id).toBe('dup:A12|B07');
     expect(top!.score).toBeGreaterThan(0.99);
-    expect(top!.images.map((im) => [im.instance_id, im.path, im.role])).toEqual([['A12', '/store/a12-1.jpg', 'review'], ['B07', '/store/b07-0.jpg', 'listing']]);
+    expect(top!.images.map((im) => [im.instance_id, im.sha256, im.role])).toEqual([['A12', sha('a12-1'), 'review'], ['B07', sha('b07-0'), 'listing']]);
+    expect(top!.images.every((im) => !('path' in im))).toBe(true);
     expect(top!.images[0]!.sha256).toBe(sha('a12-1'));
     expect(top!.question).toMatch(/same product/);
     expect(top!.metadata).toMatchObject({

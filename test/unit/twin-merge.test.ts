@@ -33,7 +33,7 @@ afterAll(() => fs.rm(home.root, { recursive: true, force: true }));
 
 const jsonl = (rows: unknown[]) => store.putBytes(rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
 const read = async <T>(ref: ArtifactRef): Promise<T[]> =>
-  (await fs.readFile(store.resolve(ref), 'utf8')).trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as T);
+  (await fs.readFile((await store.file(ref)), 'utf8')).trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as T);
 
 function run(activity: (i: StageActivityInput) => Promise<StageActivityResult>, uses: string, w: unknown) {
   const input: StageActivityInput = { runId: 'r1', stageId: uses.replace('/', '-'), uses, kindVersion: '1', with: w as JsonObject, shellEnv: {} };
@@ -99,7 +99,7 @@ describe('twin/merge', () => {
     expect(rows.map((r) => r.instance_id)).toEqual(['A', 'D', 'E', 'F']);
     expect(rows[0]!.asins).toEqual(['A', 'B', 'C']);
     expect(rows[0]!.images.map((i) => i.path)).toEqual(['/store/a1.jpg', '/store/a2.jpg', '/store/b1.jpg', '/store/c1.jpg']);
-    const report = JSON.parse(await fs.readFile(store.resolve(outputs.report), 'utf8')) as { mixedCategories: string[]; groups: unknown[] };
+    const report = JSON.parse(await fs.readFile((await store.file(outputs.report)), 'utf8')) as { mixedCategories: string[]; groups: unknown[] };
     expect(report.mixedCategories).toEqual(['A']);
     expect(report.groups).toEqual([{ instance_id: 'A', asins: ['A', 'B', 'C'], titles: ['title A', 'title B', 'title C'], categories: ['mug', 'mug', 'cup'] }]);
   });

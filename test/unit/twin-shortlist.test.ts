@@ -56,11 +56,11 @@ const sha = (name: string) => createHash('sha256').update(name).digest('hex');
 const jsonl = (rows: unknown[]) => store.putBytes(rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
 const dot = (a: Float32Array, b: Float32Array) => a.reduce((s, x, i) => s + x * b[i]!, 0);
 const real = (i: Instance) => i.photos.filter((p) => p.role !== 'generated');
-const byName = new Map<string, Float32Array>();
+const bySha = new Map<string, Float32Array>();
 
 function instance(id: string, category: string, n: number): Instance {
   const photos = Array.from({ length: n }, (_, i): Photo => ({ name: `${id}-${i}`, vector: randomUnit(), role: i ? 'review' : 'listing' }));
-  for (const p of photos) byName.set(`/store/${p.name}.jpg`, p.vector);
+  for (const p of photos) bySha.set(sha(p.name), p.vector);
   return { id, category, photos };
 }
 
@@ -83,7 +83,7 @@ async function run(w: Record<string, unknown>, stageId = 'shortlist', env = new 
   const input: StageActivityInput = { runId: 'r1', stageId, uses: 'twin/shortlist', kindVersion: '1', with: w as JsonObject, shellEnv: {} };
   const result = (await env.run(shortlist, input)) as StageActivityResult;
   const outputs = result.outputs as unknown as { candidates: ArtifactRef; counts: Record<string, number> };
-  const text = await fs.readFile(store.resolve(outputs.candidates), 'utf8');
+  const text = await fs.readFile((await store.file(outputs.candidates)), 'utf8');
   return { ...outputs, items: text.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as ReviewItem) };
 }
 
@@ -117,7 +117,7 @@ describe('twin/shortlist', () => {
         expect(meta(item).rank).toBe(rank + 1);
         expect(item.score).toBeCloseTo(truth[rank]!.score, 5);
         expect(item.images.map((im) => im.instance_id)).toEqual([anchor.id, meta(item).candidate]);
-        expect(dot(byName.get(item.images[0]!.path)!, byName.get(item.images[1]!.path)!)).toBeCloseTo(item.score!, 5);
+        expect(dot(bySha.get(item.images[0]!.sha256)!, bySha.get(item.images[1]!.sha256)!)).toBeCloseTo(item.score!, 5);
       });
     });
     expect(out.counts).toEqual({ instances: 9, candidates: out.items.length });

@@ -54,7 +54,7 @@ const run = (w: JsonObject, stageId?: string) =>
   new MockActivityEnvironment({ attempt: 1 }).run(acts.readCatalog, input(w, stageId)) as Promise<StageActivityResult>;
 
 async function manifest(ref: ArtifactRef): Promise<ManifestRow[]> {
-  return (await fs.readFile(store.resolve(ref), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as ManifestRow);
+  return (await fs.readFile((await store.file(ref)), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as ManifestRow);
 }
 
 describe('twin/source', () => {
@@ -62,8 +62,8 @@ describe('twin/source', () => {
     const result = await run({ catalog: path.join(dir, 'meta_demo.jsonl'), reviews: path.join(dir, 'reviews.jsonl'), categories: RULES });
     const rows = await manifest(result.outputs.instances as unknown as ArtifactRef);
     expect(rows.map((r) => [r.instance_id, r.category, r.supercategory])).toEqual([['A', 'sneaker', 'clothing'], ['B', 'mug', 'kitchen']]);
-    expect(rows[0]!.images.map((i) => [path.basename(i.path), i.role])).toEqual([['a1.jpg', 'listing'], ['a2.jpg', 'listing']]);
-    expect(rows[1]!.images.map((i) => [path.basename(i.path), i.role])).toEqual([['b1.jpg', 'listing'], ['r1.jpg', 'review']]);
+    expect(rows[0]!.images.map((i) => [path.basename(i.path!), i.role])).toEqual([['a1.jpg', 'listing'], ['a2.jpg', 'listing']]);
+    expect(rows[1]!.images.map((i) => [path.basename(i.path!), i.role])).toEqual([['b1.jpg', 'listing'], ['r1.jpg', 'review']]);
     expect(rows[1]!.images[1]!.origin).toBe('img/r1.jpg');
   });
 
@@ -73,7 +73,7 @@ describe('twin/source', () => {
       listings: 6, instances: 2, images: 3, duplicateAsins: 1, malformedLines: 1, noAsin: 1,
       unmatched: 1, remoteImages: 1, missingImages: 1, outsideImages: 1, noImages: 1,
     });
-    const report = JSON.parse(await fs.readFile(store.resolve(result.outputs.report as unknown as ArtifactRef), 'utf8'));
+    const report = JSON.parse(await fs.readFile((await store.file(result.outputs.report as unknown as ArtifactRef)), 'utf8'));
     expect(report.examples.malformedLines[0]).toMatch(/meta_demo\.jsonl:4: /);
     expect(report.examples.outsideImages[0]).toContain('../secret.jpg');
     expect(report.instancesByCategory).toEqual({ mug: 1, sneaker: 1 });
@@ -153,7 +153,7 @@ describe('twin/source', () => {
     const rows = await manifest(result.outputs.instances as unknown as ArtifactRef);
     expect(rows[0]!.images.map((i) => [i.path, i.origin])).toEqual([[path.join(folder, 'img', 'own.jpg'), 'img/inside-link.jpg']]);
     expect(result.outputs.counts).toMatchObject({ outsideImages: 2, images: 1 });
-    const report = JSON.parse(await fs.readFile(store.resolve(result.outputs.report as unknown as ArtifactRef), 'utf8'));
+    const report = JSON.parse(await fs.readFile((await store.file(result.outputs.report as unknown as ArtifactRef)), 'utf8'));
     expect(report.examples.outsideImages).toEqual([
       expect.stringMatching(/catalog\.jsonl:1 \(L\): img\/file-link\.jpg leads to .*outside-links\/x\.jpg, outside the images folder/),
       expect.stringMatching(/catalog\.jsonl:1 \(L\): img\/folder-link\/x\.jpg leads to .*outside-links\/x\.jpg, outside the images folder/),
@@ -178,7 +178,7 @@ describe('twin/source', () => {
     const rows = await manifest(result.outputs.instances as unknown as ArtifactRef);
     expect(rows.map((r) => [r.instance_id, r.images.length])).toEqual([['FIRST', 1], ['LAST', 2]]);
     expect(result.outputs.counts).toMatchObject({ listings: 2, instances: 2, malformedLines: 7 });
-    const report = JSON.parse(await fs.readFile(store.resolve(result.outputs.report as unknown as ArtifactRef), 'utf8'));
+    const report = JSON.parse(await fs.readFile((await store.file(result.outputs.report as unknown as ArtifactRef)), 'utf8'));
     expect(report.examples.malformedLines).toEqual([
       `${reviews}:1: expected a JSON object, got null`,
       `${reviews}:2: field images.0.large_image_url: expected a string or null, got an object`,

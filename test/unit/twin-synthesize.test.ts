@@ -73,7 +73,7 @@ function productShot(body: number[], band: number[], shift: number, weave = fals
 async function storeShot(body: number[], band: number[], shift: number, role: ManifestImage['role'], weave = false): Promise<ManifestImage> {
   const jpeg = await sharp(productShot(body, band, shift, weave), { raw: { width: 320, height: 240, channels: 3 } }).jpeg({ quality: 90 }).toBuffer();
   const ref = await store.putBytes(jpeg);
-  return { path: store.resolve(ref), role, sha256: ref.sha256, width: 320, height: 240 };
+  return { role, sha256: ref.sha256, width: 320, height: 240 };
 }
 
 function row(id: string, images: ManifestImage[]): ManifestRow {
@@ -146,8 +146,8 @@ function compare(source: Raster, edited: Raster, region: Region) {
  * clearly changed ones lie inside the recorded region.
  */
 async function expectModestChange(image: GeneratedImage): Promise<void> {
-  const sourcePath = rows.flatMap((r) => r.images).find((i) => i.sha256 === image.edit.source)!.path;
-  const diff = compare(await decodeRgb(sourcePath), await decodeRgb(image.path), image.edit.region);
+  const source = rows.flatMap((r) => r.images).find((i) => i.sha256 === image.edit.source)!;
+  const diff = compare(await decodeRgb(await store.file(source.sha256!)), await decodeRgb(await store.file(image.sha256)), image.edit.region);
   const label = `${image.edit.type} ${JSON.stringify(image.edit.params)}`;
   expect(diff.meanDiff, label).toBeGreaterThan(0.1);
   expect(diff.unchanged, label).toBeGreaterThan(0.7);
@@ -189,7 +189,8 @@ describe('twin/synthesize-variants', () => {
         expect(image).toMatchObject({ role: 'generated', origin: 'synthesize-variants', width: 320, height: 240 });
         expect(realDigests).toContain(image.edit.source);
         expect(Object.keys(image.edit).sort()).toEqual(['params', 'region', 'source', 'type']);
-        const bytes = await fs.readFile(image.path);
+        expect(image.path).toBeUndefined();
+        const bytes = await fs.readFile(await store.file(image.sha256));
         expect(createHash('sha256').update(bytes).digest('hex')).toBe(image.sha256);
         expect((await sharp(bytes).metadata()).format).toBe('jpeg');
       }
@@ -265,7 +266,7 @@ describe('twin/synthesize-variants', () => {
   it('drops and counts variants whose edit changes nothing, as on a blank white photo', async () => {
     const white = await sharp({ create: { width: 64, height: 48, channels: 3, background: '#ffffff' } }).jpeg({ quality: 90 }).toBuffer();
     const ref = await store.putBytes(white);
-    const blank = await manifestOf([row('blank', [{ path: store.resolve(ref), role: 'listing', sha256: ref.sha256, width: 64, height: 48 }])]);
+    const blank = await manifestOf([row('blank', [{ role: 'listing', sha256: ref.sha256, width: 64, height: 48 }])]);
     const none = await run(input({ perInstance: 2, edits: ['recolor', 'shape'] }, 'synth-blank', blank));
     expect(none.counts).toEqual({ instances: 0, generated: 0, skipped: 0, dropped: 2 });
     expect(none.items.bytes).toBe(0);

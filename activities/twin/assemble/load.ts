@@ -14,11 +14,9 @@ import type { StageActivityInput } from '../../stage-io.js';
  * input (1,836 instances, 22K images, tens of thousands of review items) is a few MB.
  */
 
-/** One distinct image (by content): where its bytes are and whether it was generated. */
+/** One distinct image (by content; its bytes are in the artifact store) and whether it was generated. */
 export interface SourceImage {
   sha256: string;
-  /** Store path of the prepared file on this host. */
-  file: string;
   generated: boolean;
 }
 
@@ -100,8 +98,8 @@ async function readInstances(file: string, fail: Fail): Promise<Loaded & { seen:
     const inst: LoadedInstance = { id: row.instance_id, category: String(row.category ?? 'other'), real: [], generated: [] };
     for (const image of row.images) {
       if (image.role === 'generated') { loaded.ignoredGenerated++; continue; }
-      if (!image.sha256 || !image.path) fail(`with.instances line ${line}: instance ${row.instance_id} has an image without sha256 (${image.path}); assemble reads a prepared manifest, so run images/prepare first`);
-      const index = addImage(loaded, image.sha256, image.path, false);
+      if (!image.sha256) fail(`with.instances line ${line}: instance ${row.instance_id} has an image without sha256 (${image.path ?? image.origin}); assemble reads a prepared manifest, so run images/prepare first`);
+      const index = addImage(loaded, image.sha256, false);
       if (index !== undefined) inst.real.push(index);
     }
     loaded.byId.set(inst.id, loaded.instances.length);
@@ -114,10 +112,10 @@ async function readInstances(file: string, fail: Fail): Promise<Loaded & { seen:
 }
 
 /** Each distinct content once: an image whose bytes an earlier one has is dropped, so no image is in two instances. */
-function addImage(loaded: Loaded & { seen: Map<string, number> }, sha256: string, file: string, generated: boolean): number | undefined {
+function addImage(loaded: Loaded & { seen: Map<string, number> }, sha256: string, generated: boolean): number | undefined {
   if (loaded.seen.has(sha256)) { loaded.duplicateImages++; return undefined; }
   loaded.seen.set(sha256, loaded.images.length);
-  loaded.images.push({ sha256, file, generated });
+  loaded.images.push({ sha256, generated });
   return loaded.images.length - 1;
 }
 
@@ -128,13 +126,13 @@ async function addGenerated(
     const at = loaded.byId.get(row?.instance_id);
     if (at === undefined) fail(`with.generated line ${line}: instance ${String(row?.instance_id)} is not in with.instances; pass the manifest the images were generated from`);
     for (const image of Array.isArray(row.images) ? row.images : []) {
-      if (!image.sha256 || !image.path) fail(`with.generated line ${line}: a generated image of ${row.instance_id} has no sha256; store generated images through the artifact store`);
+      if (!image.sha256) fail(`with.generated line ${line}: a generated image of ${row.instance_id} has no sha256; store generated images through the artifact store`);
       loaded.generated.items++;
       const choice = decisions.get(`gen:${image.sha256}`)?.choice;
       if (choice === undefined) { loaded.generated.undecided++; continue; }
       if (choice !== 'accept') { loaded.generated.rejected++; continue; }
       loaded.generated.accepted++;
-      const index = addImage(loaded, image.sha256, image.path, true);
+      const index = addImage(loaded, image.sha256, true);
       if (index !== undefined) loaded.instances[at]!.generated.push(index);
     }
   }
