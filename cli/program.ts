@@ -1,7 +1,6 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { pipelineJsonSchema } from '../engine/schema.js';
-import { StageCache } from '../activities/cache.js';
-import { homeLayout } from '../activities/home.js';
+import { openStores } from '../activities/store/config.js';
 import { CliError } from './errors.js';
 import { collect, parseAssignments } from './values.js';
 import { compileOrExit, validateCommand } from './commands/validate.js';
@@ -132,9 +131,13 @@ export function buildProgram(): Command {
     .option('--calibrate <queries.jsonl>', 'choose the threshold on labelled pair queries (fgvqa/build output)')
     .action((o: ServeBaselineOptions) => import('./commands/serve-baseline.js').then((m) => m.serveBaselineCommand(o)));
 
-  program.command('cache').description('the stage cache under $TWINFLOW_HOME')
+  program.command('pull').argument('<artifact>').argument('<dest>')
+    .description('copy an artifact from the store to this machine: artifact:sha256:DIGEST or RUN/STAGE/OUTPUT; a folder artifact (a dataset) becomes the folder DEST')
+    .action((artifact: string, dest: string) => import('./commands/pull.js').then((m) => m.pullCommand(artifact, dest)));
+
+  program.command('cache').description('the stage cache (under $TWINFLOW_HOME, or with the store TWINFLOW_STORE names)')
     .command('clear').description('remove every cache entry')
-    .action(async () => console.log(`removed ${await new StageCache(homeLayout().cacheDir).clear()} cache entries`));
+    .action(async () => console.log(`removed ${await openStores().cache.clear()} cache entries`));
 
   // `--debug` is read from argv by main(); every subcommand accepts it where people type it, at the end.
   const everyCommand = (c: Command): Command[] => [c, ...c.commands.flatMap(everyCommand)];
