@@ -54,13 +54,14 @@ export function devServerArgs(opts: DevServerOptions): string[] {
   return args;
 }
 
-/*
+/**
  * The server runs under a watchdog beside it, as stage commands do: `exec` makes the
  * server this very process (same pid), and the subshell left behind polls the process
  * that started it; once that is gone (SIGKILL, the OOM killer), the server gets SIGTERM,
  * then SIGKILL after 10 s. A server never outlives `twinflow dev` and keeps its port.
+ * Run as `bash -c WATCHED NAME COMMAND ARGS...` with TWINFLOW_PARENT_PID set (the tests' s3proxy too).
  */
-const WATCHED = `
+export const WATCHED = `
 ( trap '' TERM INT
   while kill -0 "$TWINFLOW_PARENT_PID" 2>/dev/null && kill -0 $$ 2>/dev/null; do sleep 1; done
   if kill -0 $$ 2>/dev/null; then kill -TERM $$; sleep 10; kill -KILL $$ 2>/dev/null; fi ) </dev/null >/dev/null 2>&1 &

