@@ -35,11 +35,13 @@ async function startEmbedded(opts: { port: number; uiPort?: number; headless?: b
     dbFile: path.join(home.root, 'temporal.sqlite'),
     logFile: path.join(home.root, 'temporal-server.log'),
   });
-  process.env.TEMPORAL_ADDRESS = server.address;
+  // This process's commands and worker talk to the server it started: its namespace, in plaintext,
+  // whatever namespace or TLS a temporal.toml profile holds for a cluster.
+  Object.assign(process.env, { TEMPORAL_ADDRESS: server.address, TEMPORAL_NAMESPACE: 'default', TEMPORAL_TLS: 'false' });
   try {
     (await connect({ address: server.address, waitMs: 30_000 })).close();
     const connection = await NativeConnection.connect({ address: server.address });
-    const workers = await createWorkers({ connection, home, workflowBundle: await bundleWorkflows(), queues: ['cpu'] });
+    const workers = await createWorkers({ connection, namespace: 'default', home, workflowBundle: await bundleWorkflows(), queues: ['cpu'] });
     const running = runWorkers(workers);
     const stop = async () => {
       for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();

@@ -37,7 +37,8 @@ export function workflowBundle() {
 /** A real Temporal dev server (from the project's venv), a temporary TWINFLOW_HOME and a cpu worker. */
 let runtimeInstalled = false;
 
-export async function startHarness(opts: { queues?: string[] } = {}): Promise<Harness> {
+/** `workers: false`: only the server (the test starts worker processes of its own). */
+export async function startHarness(opts: { queues?: string[]; workers?: boolean } = {}): Promise<Harness> {
   if (!runtimeInstalled) {
     // Worker state changes at INFO drown test output; warnings and errors still show.
     Runtime.install({ logger: new DefaultLogger('WARN') });
@@ -60,7 +61,7 @@ export async function startHarness(opts: { queues?: string[] } = {}): Promise<Ha
     running.push({ workers, done: Promise.all(workers.map((w) => w.run())) });
     return workers;
   };
-  const workers = await startWorkers();
+  const workers = opts.workers === false ? [] : await startWorkers();
   const compile = (yaml: string, set: Record<string, string> = {}) => {
     const { pipeline, diagnostics } = checkPipelineText(yaml, 'test.yaml', { set });
     if (!pipeline) throw new Error(`invalid test pipeline:\n${diagnostics.map(formatDiagnostic).join('\n')}`);

@@ -10,11 +10,11 @@ const tsx = pathToFileURL(path.join(repo, 'node_modules/tsx/dist/loader.mjs')).h
 export interface CliResult { code: number; stdout: string; stderr: string }
 
 /** Runs `twinflow ARGS` as a person would, against the given server and home, as user `tester`. */
-export async function runTwinflow(env: { address: string; home: string; cwd?: string }, ...args: string[]): Promise<CliResult> {
+export async function runTwinflow(env: { address: string; home: string; cwd?: string; env?: Record<string, string> }, ...args: string[]): Promise<CliResult> {
   try {
     const { stdout, stderr } = await promisify(execFile)(process.execPath, ['--import', tsx, path.join(repo, 'cli/main.ts'), ...args], {
       cwd: env.cwd ?? repo,
-      env: { ...process.env, TEMPORAL_ADDRESS: env.address, TWINFLOW_HOME: env.home, TWINFLOW_USER: 'tester' },
+      env: { ...process.env, ...env.env, TEMPORAL_ADDRESS: env.address, TWINFLOW_HOME: env.home, TWINFLOW_USER: 'tester' },
     });
     return { code: 0, stdout, stderr };
   } catch (err) {

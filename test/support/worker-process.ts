@@ -12,12 +12,26 @@ export function spawnWorker(
   env: { address: string; home: string },
   queue: string,
   cleanups: Array<() => Promise<unknown>>,
-  opts: { workflows?: boolean } = {},
+  opts: {
+    workflows?: boolean;
+    /** More environment (a store's TWINFLOW_STORE and AWS_* settings). */
+    env?: Record<string, string>;
+    /** Folders this worker must not see: it runs in its own mount namespace with a tmpfs over each (needs root). */
+    hide?: string[];
+    /** More worker.ts flags. */
+    args?: string[];
+  } = {},
 ): Promise<ChildProcess> {
-  const args = ['--import', 'tsx', 'worker.ts', '--queue', queue, ...(opts.workflows ? [] : ['--no-workflows'])];
-  const child = spawn(process.execPath, args, {
+  const queues = queue.split(' ');
+  const args = ['--import', 'tsx', 'worker.ts', '--queue', ...queues, ...(opts.workflows ? [] : ['--no-workflows']), ...(opts.args ?? [])];
+  // `unshare -m` execs sh in a new mount namespace; sh mounts the tmpfs and execs node, so the child is the worker itself.
+  const hide = 'IFS=:; for d in $TWINFLOW_TEST_HIDE; do mount -t tmpfs tmpfs "$d" || exit 97; done; exec "$@"';
+  const [cmd, argv] = opts.hide?.length
+    ? ['unshare', ['-m', '--propagation', 'private', 'sh', '-c', hide, 'sh', process.execPath, ...args]]
+    : [process.execPath, args];
+  const child = spawn(cmd, argv, {
     cwd: repo,
-    env: { ...process.env, TEMPORAL_ADDRESS: env.address, TWINFLOW_HOME: env.home },
+    env: { ...process.env, ...opts.env, TEMPORAL_ADDRESS: env.address, TWINFLOW_HOME: env.home, ...(opts.hide ? { TWINFLOW_TEST_HIDE: opts.hide.join(':') } : {}) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   cleanups.push(async () => child.kill('SIGKILL'));
