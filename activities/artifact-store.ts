@@ -1,10 +1,10 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import type { ArtifactRef } from '../engine/types.js';
-import { sha256File } from './host-files.js';
+import { sha256File, writeAtomically } from './host-files.js';
 import { LocalCacheBudget } from './store/local-cache.js';
 import { ObjectMissing, type ObjectStore } from './store/objects.js';
 
@@ -122,36 +122,28 @@ export class ArtifactStore {
 
   private async download(sha256: string): Promise<string> {
     const local = this.localFile(sha256);
-    await fs.mkdir(path.dirname(local), { recursive: true });
-    const tmp = `${local}.${randomUUID()}.tmp`;
+    let size = 0;
     try {
-      await this.remote!.getFile(blobKey(sha256), tmp);
-      const got = await sha256File(tmp);
-      if (got !== sha256) throw artifactCorrupt(sha256, got, this.location);
-      const { size } = await fs.stat(tmp);
-      await fs.rename(tmp, local);
-      await this.budget?.added(size, local);
-      this.uploaded.add(sha256);
-      return local;
+      // Checked before it is renamed into place: a damaged download never enters the cache.
+      await writeAtomically(local, async (tmp) => {
+        await this.remote!.getFile(blobKey(sha256), tmp);
+        const got = await sha256File(tmp);
+        if (got !== sha256) throw artifactCorrupt(sha256, got, this.location);
+        size = (await fs.stat(tmp)).size;
+      });
     } catch (err) {
-      await fs.rm(tmp, { force: true });
       if (err instanceof ObjectMissing) throw artifactMissing(sha256, this.location);
       throw err;
     }
+    await this.budget?.added(size, local);
+    this.uploaded.add(sha256);
+    return local;
   }
 
   private async place(sha256: string, size: number, write: (tmp: string) => Promise<void>): Promise<void> {
     const target = this.localFile(sha256);
     if (await exists(target)) return this.budget?.touch(target);
-    await fs.mkdir(path.dirname(target), { recursive: true });
-    const tmp = `${target}.${randomUUID()}.tmp`;
-    try {
-      await write(tmp);
-      await fs.rename(tmp, target);
-    } catch (err) {
-      await fs.rm(tmp, { force: true });
-      throw err;
-    }
+    await writeAtomically(target, write);
     await this.budget?.added(size, target);
   }
 

@@ -1,10 +1,26 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 
 /** Helpers for files on the worker's host: their digests, their place under a folder, listing them. */
+
+/**
+ * Writes `target` through a temporary file beside it, renamed into place once `write` is
+ * done: readers see the whole file or none, and a failed write leaves nothing behind.
+ */
+export async function writeAtomically(target: string, write: (tmp: string) => Promise<unknown>): Promise<void> {
+  await fs.mkdir(path.dirname(target), { recursive: true });
+  const tmp = `${target}.${randomUUID()}.tmp`;
+  try {
+    await write(tmp);
+    await fs.rename(tmp, target);
+  } catch (err) {
+    await fs.rm(tmp, { force: true });
+    throw err;
+  }
+}
 
 /** sha256 hex of a file's bytes, read as a stream so a large file never sits in memory. */
 export async function sha256File(file: string): Promise<string> {

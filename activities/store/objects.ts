@@ -1,6 +1,6 @@
-import { randomUUID } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { writeAtomically } from '../host-files.js';
 
 /**
  * A flat namespace of objects addressed by `/`-separated keys: where artifacts, the stage
@@ -118,16 +118,7 @@ export class FolderObjects implements ObjectStore {
     await fs.rm(this.fileOf(key), { force: true });
   }
 
-  private async place(key: string, write: (tmp: string) => Promise<unknown>): Promise<void> {
-    const target = this.fileOf(key);
-    await fs.mkdir(path.dirname(target), { recursive: true });
-    const tmp = `${target}.${randomUUID()}.tmp`;
-    try {
-      await write(tmp);
-      await fs.rename(tmp, target);
-    } catch (err) {
-      await fs.rm(tmp, { force: true });
-      throw err;
-    }
+  private place(key: string, write: (tmp: string) => Promise<unknown>): Promise<void> {
+    return writeAtomically(this.fileOf(key), write);
   }
 }
