@@ -8,7 +8,9 @@
  * - a second run is served from the cache even with the workflow host replaced by a fresh
  *   one (the cache index lives with the store), and `twinflow logs` works from a third home;
  * - an image corrupted in the bucket is refused by its digest on a host that must download it,
- *   and the stage says so.
+ *   and the stage says so;
+ * - the store killed while images/prepare uploads: the attempt fails, the stage's retry
+ *   succeeds once the store is back, and no object in the bucket is partial.
  */
 import { createHash } from 'node:crypto';
 import type { ChildProcess } from 'node:child_process';
@@ -166,8 +168,43 @@ describe('hosts that share only Temporal and an S3 store', () => {
     expect(error.type ?? error.message).toMatch(/ArtifactCorrupt|damaged/);
     expect(error.message).toContain(`sha256/${victim.slice(0, 2)}/${victim}`);
     await h.env.client.workflow.getHandle(runId).cancel();
+    await stopHost('gpu2');
+    await stopHost('cpu2');
+  }, 300_000);
+
+  it('retries a stage whose store went down mid-upload, and leaves no partial object behind', async () => {
+    const store = `${s3.env.TWINFLOW_STORE}-outage`;
+    await startHost('cpu3', 'cpu', { workflows: true, env: { ...s3.env, TWINFLOW_STORE: store } });
+    // One image at a time, so the outage lands between uploads of one attempt.
+    const twoStages = [
+      'name: store-outage',
+      'stages:',
+      '  source:',
+      '    uses: twin/source',
+      `    with: { catalog: ${DATA}/meta_demo.jsonl, reviews: ${DATA}/reviews_demo.jsonl, categories: ${DATA}/categories.yaml }`,
+      '  prepare:',
+      '    uses: images/prepare',
+      '    retry: { attempts: 5, backoff: 2s }',
+      '    with: { concurrency: 1, instances: "${{ stages.source.outputs.instances }}" }',
+    ].join('\n');
+    const runId = await h.submit(twoStages);
+    await h.waitFor(runId, 'prepare to start', (s) => s.stages.prepare?.state === 'running', 60_000);
+    await new Promise((r) => setTimeout(r, 300));
+    await s3.kill();
+    await new Promise((r) => setTimeout(r, 3_000));
+    await s3.restart();
+    const done = await h.result(runId);
+    expect(done.state, JSON.stringify(summary(done))).toBe('succeeded');
+    expect(done.stages.prepare!.attempts).toBeGreaterThan(1);
+    const objects = path.join(s3.basedir, s3.bucket, 'runs-outage', 'sha256');
+    const files = (await fs.readdir(objects, { recursive: true })).filter((f) => path.basename(f).length === 64);
+    expect(files.length).toBeGreaterThan(20);
+    for (const f of files) expect(sha256(await fs.readFile(path.join(objects, f))), f).toBe(path.basename(f));
+    await stopHost('cpu3');
   }, 300_000);
 });
+
+const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
 
 /** The local file of an artifact in a host's own cache folder. */
 function localFile(home: string, ref: ArtifactRef): string {
