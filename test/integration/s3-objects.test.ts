@@ -3,7 +3,7 @@
  * - put, get, exists, list (paged, the prefix stripped) and delete, under a key prefix
  * - ifAbsent writes once: a second write, or all but one of eight racing writers, get false;
  *   a server that ignores If-None-Match still refuses a key that is there (the HEAD fallback)
- * - a 40 MiB file goes up in 8 MiB parts, is never listed half-written under its key, and comes back byte-identical
+ * - a 40 MiB file goes up in 16 MiB parts, is never listed half-written under its key, and comes back byte-identical
  * - a missing bucket, refused credentials and an endpoint nobody answers on are errors that say what to do
  */
 import fs from 'node:fs/promises';
@@ -85,7 +85,7 @@ describe('S3Objects', () => {
     }
   });
 
-  it('uploads a 40 MiB file in 8 MiB parts that no listing shows before it is whole, and downloads it byte-identical', async () => {
+  it('uploads a 40 MiB file in 16 MiB parts that no listing shows before it is whole, and downloads it byte-identical', async () => {
     const size = 40 * 2 ** 20 + 123;
     const file = await randomFile(path.join(tmp, 'big.bin'), size);
     const counts = countRequests(objects.client);
@@ -101,7 +101,7 @@ describe('S3Objects', () => {
     // temporary name shows in listings (S3 and MinIO have none), but the key is only ever there whole.
     expect(seen.filter((s) => s !== size)).toEqual([]);
     expect(counts.get('CreateMultipartUploadCommand')).toBe(1);
-    expect(counts.get('UploadPartCommand')).toBe(6);
+    expect(counts.get('UploadPartCommand')).toBe(3);
     await objects.getFile('big/one.bin', path.join(tmp, 'big.copy'));
     expect(await sha256File(path.join(tmp, 'big.copy'))).toBe(await sha256File(file));
   });
