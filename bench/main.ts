@@ -13,6 +13,8 @@
  *            vs the ideal 160 queries/s (target >= 0.9); (b) the time to score 12,000 predictions.
  *   images   images/prepare's peak RSS on long and large images, and its memory estimate vs the
  *            measured peak (target: never below); see bench/images-bench.ts. Linux only.
+ *   store    1 GB of artifacts (one file; ~10,000 files of 100 KB) up and down through ArtifactStore
+ *            on S3 (s3proxy) vs the AWS CLI's cp and sync (target <= 1.0x); BENCH_STORE_MB sizes it.
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs/promises';
@@ -128,6 +130,7 @@ const suites: Record<string, () => Promise<void>> = {
     console.log((await (await import('./fgvqa-eval.js')).evalBench()).map((l) => `  ${l}`).join('\n'));
   },
   images: async () => console.log((await (await import('./images-bench.js')).imagesBench()).map((l) => `  ${l}`).join('\n')),
+  store: async () => console.log((await (await import('./store.js')).storeBench()).map((l) => `  ${l}`).join('\n')),
   ...twinParts,
   twin: async () => {
     for (const part of Object.values(twinParts)) await part();
