@@ -83,6 +83,8 @@ class Review {
   private state: ReviewState = 'opening';
   private segments: ArtifactRef[];
   private pending: AuditRecord[];
+  /** Records a flush is writing now: in no segment yet and no longer pending, but still shown by the audit query. */
+  private flushing: AuditRecord[] = [];
   private overdue: boolean;
   private updates = 0;
   private changed = false;
@@ -186,8 +188,10 @@ class Review {
     while (this.pending.length) {
       const records = this.pending;
       this.pending = [];
+      this.flushing = records;
       const { runId, stageId } = this.input.call;
       this.segments.push(await this.acts.appendReviewAudit({ runId, stageId, records }));
+      this.flushing = [];
     }
   }
 
@@ -242,6 +246,6 @@ class Review {
 
     setHandler(reviewProgressQuery, () => this.progress());
     setHandler(reviewRecentQuery, (by: string) => ({ decisions: this.queue?.recentOf(by) ?? [] }));
-    setHandler(reviewAuditQuery, () => ({ segments: this.segments, pending: this.pending }));
+    setHandler(reviewAuditQuery, () => ({ segments: this.segments, pending: [...this.flushing, ...this.pending] }));
   }
 }
