@@ -8,11 +8,10 @@
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Command, InvalidArgumentError } from 'commander';
-import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { bundleWorkflowCode, NativeConnection, Worker, type WorkerOptions, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { createActivities } from './activities/index.js';
 import { homeLayout, type HomeLayout } from './activities/home.js';
-import { CONTROL_QUEUE } from './workflows/messages.js';
-import { activityQueue } from './workflows/pipeline.js';
+import { activityQueue, CONTROL_QUEUE, LEGACY_CONTROL_QUEUE } from './workflows/messages.js';
 import { describeSettings, temporalNamespace, workerIdentity } from './cli/connection.js';
 import { connectWorker } from './cli/client.js';
 
@@ -38,35 +37,40 @@ export function bundleWorkflows(): Promise<WorkflowBundleWithSourceMap> {
   return bundleWorkflowCode({ workflowsPath: path.join(here, 'workflows', 'index.ts'), logger: quietBundlerLogger });
 }
 
+/**
+ * One Temporal worker per task queue this host serves. Interpreter workflows poll
+ * CONTROL_QUEUE, the cpu stages' queue: on a host that also serves cpu they share one
+ * worker with the cpu stages, so Temporal hands it each cpu stage with the workflow task
+ * that scheduled it (see CONTROL_QUEUE). LEGACY_CONTROL_QUEUE is polled for runs started
+ * before workflows moved there.
+ */
 export async function createWorkers(setup: WorkerSetup): Promise<Worker[]> {
   const activities = createActivities({ home: setup.home ?? homeLayout() });
-  const namespace = setup.namespace ?? temporalNamespace();
   const common = {
     connection: setup.connection,
-    namespace,
+    namespace: setup.namespace ?? temporalNamespace(),
     ...(setup.identity ? { identity: setup.identity } : {}),
     // Cancellation reaches an activity only with a heartbeat response; keep that quick.
     maxHeartbeatThrottleInterval: '2 seconds',
     shutdownGraceTime: '10 seconds',
   } as const;
+  // Bundled once here, not by each worker: two of them run workflows.
+  const workflows = (setup.workflows ?? true) ? { workflowBundle: setup.workflowBundle ?? (await bundleWorkflows()) } : undefined;
+  const queues = [...new Set((setup.queues ?? ['cpu']).map(activityQueue))];
+  const interpreterOnly = { activities: { lookupCache: activities.lookupCache }, enableNonLocalActivities: false } as const;
+  const options: WorkerOptions[] = queues.map((taskQueue) => ({
+    ...common,
+    taskQueue,
+    activities,
+    maxConcurrentActivityTaskExecutions: setup.concurrency ?? 4,
+    ...(taskQueue === CONTROL_QUEUE ? workflows : {}),
+  }));
+  if (workflows) {
+    if (!queues.includes(CONTROL_QUEUE)) options.push({ ...common, taskQueue: CONTROL_QUEUE, ...workflows, ...interpreterOnly });
+    options.push({ ...common, taskQueue: LEGACY_CONTROL_QUEUE, ...workflows, ...interpreterOnly });
+  }
   const workers: Worker[] = [];
-  if (setup.workflows ?? true) {
-    workers.push(await Worker.create({
-      ...common,
-      taskQueue: CONTROL_QUEUE,
-      ...(setup.workflowBundle ? { workflowBundle: setup.workflowBundle } : { workflowsPath: path.join(here, 'workflows', 'index.ts') }),
-      activities: { lookupCache: activities.lookupCache },
-      enableNonLocalActivities: false,
-    }));
-  }
-  for (const queue of setup.queues ?? ['cpu']) {
-    workers.push(await Worker.create({
-      ...common,
-      taskQueue: activityQueue(queue),
-      activities,
-      maxConcurrentActivityTaskExecutions: setup.concurrency ?? 4,
-    }));
-  }
+  for (const o of options) workers.push(await Worker.create(o));
   return workers;
 }
 

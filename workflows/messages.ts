@@ -2,8 +2,22 @@ import { defineQuery, defineUpdate } from '@temporalio/workflow';
 import type { CompiledPipeline, Json, JsonObject, RunState, StageState } from '../engine/types.js';
 import type { ReviewCarried, ReviewLimits } from './review.js';
 
-/** Control task queue: interpreter workflows and their cache lookups run here. */
-export const CONTROL_QUEUE = 'twinflow';
+/** Task queue of a stage's activity; prefixed so twinflow's queues never collide with others on a shared cluster. */
+export function activityQueue(queue: string): string {
+  return `twinflow-${queue}`;
+}
+
+/**
+ * Task queue of interpreter workflows (and their reviews and cache lookups): the cpu
+ * stages' queue. Temporal hands a worker an activity task together with the workflow task
+ * that scheduled it (eager dispatch) only when both are on the same task queue, and that
+ * saves each cpu stage one trip through the server's matching, about half its overhead.
+ * Workflow and activity tasks of one queue are polled separately, so a host with
+ * `--no-workflows` still takes only stages, and one without `cpu` only workflows.
+ */
+export const CONTROL_QUEUE = activityQueue('cpu');
+/** Where interpreter workflows ran until 2026-12: workers still poll it, so runs started then go on to the end. */
+export const LEGACY_CONTROL_QUEUE = 'twinflow';
 export const INTERPRETER_WORKFLOW = 'pipelineWorkflow';
 /** Search attributes the dev server registers, shown in the Temporal Web UI. */
 export const SEARCH_ATTRIBUTES = { pipeline: 'TwinflowPipeline', state: 'TwinflowState' } as const;

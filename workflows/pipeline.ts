@@ -19,6 +19,7 @@ import { evaluateCondition, references, resolveInputs, type ExprContext } from '
 import type { CompiledPipeline, CompiledStage, JsonObject, RunState } from '../engine/types.js';
 import { RunBudget } from './run-budget.js';
 import {
+  activityQueue,
   approveUpdate,
   rejectUpdate,
   retryUpdate,
@@ -44,10 +45,8 @@ const { lookupCache } = proxyLocalActivities<Activities>({
   retry: { maximumAttempts: 5 },
 });
 
-/** Task queue of a stage's activity; prefixed so twinflow's queues never collide with others on a shared cluster. */
-export function activityQueue(queue: string): string {
-  return `twinflow-${queue}`;
-}
+// Re-exported: the worker, the bench and the CLI read the queue names from here too.
+export { activityQueue } from './messages.js';
 
 const now = () => new Date().toISOString();
 const isDone = (s: StageStatus) => s.state === 'succeeded' || s.state === 'cached' || s.state === 'skipped';

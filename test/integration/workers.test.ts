@@ -66,7 +66,7 @@ describe('twinflow workers', () => {
     }, { timeout: 20_000 }).toSatisfy((r: WorkersReport) => r.workers.some((w) => w.running.some((p) => p.stage === 'train')));
     const json = JSON.parse((await runTwinflow(env, 'workers', '--json', '--queue', 'extra')).stdout) as WorkersReport;
     expect(json.queues.map((q) => [q.queue, q.taskQueue, q.pollers.map((p) => p.identity)])).toEqual([
-      ['workflows', 'twinflow', [identity]], ['cpu', 'twinflow-cpu', [identity]], ['gpu', 'twinflow-gpu', []], ['extra', 'twinflow-extra', []],
+      ['workflows', 'twinflow-cpu', [identity]], ['cpu', 'twinflow-cpu', [identity]], ['gpu', 'twinflow-gpu', []], ['extra', 'twinflow-extra', []],
     ]);
     expect(json.workers).toHaveLength(1);
     expect(json.workers[0]).toMatchObject({ identity, queues: ['workflows', 'cpu'] });
