@@ -2,7 +2,7 @@
 /**
  * A twinflow worker. Run one per host:
  *   tsx worker.ts                      # interpreter workflows + the cpu queue
- *   tsx worker.ts --queue gpu --no-workflows --concurrency 8   # a GPU host with 8 GPUs
+ *   tsx worker.ts --queue gpu --no-workflows --gpus 8   # a GPU host lending 8 GPUs to stages
  * It connects to TEMPORAL_ADDRESS (default 127.0.0.1:7233) in TEMPORAL_NAMESPACE.
  */
 import path from 'node:path';
@@ -11,6 +11,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { bundleWorkflowCode, NativeConnection, Worker, type WorkerOptions, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { createActivities } from './activities/index.js';
 import { homeLayout, type HomeLayout } from './activities/home.js';
+import { GpuPool, gpuDevices } from './activities/gpu-pool.js';
 import { activityQueue, CONTROL_QUEUE, LEGACY_CONTROL_QUEUE } from './workflows/messages.js';
 import { describeSettings, temporalNamespace, workerIdentity } from './cli/connection.js';
 import { connectWorker } from './cli/client.js';
@@ -22,8 +23,14 @@ export interface WorkerSetup {
   namespace?: string;
   /** Queues whose stages this worker runs. @default ['cpu'] */
   queues?: string[];
-  /** Most stage activities at once, per queue. @default 4 */
+  /** Most stage activities at once, per queue. @default `gpus` when set (one stage per device), else 4 */
   concurrency?: number;
+  /**
+   * GPUs this host lends to stages that ask for them (`resources.gpus`): each stage holds
+   * its own devices while it runs and sees only them as CUDA_VISIBLE_DEVICES; a stage that
+   * asks for none sees none. @default none advertised: GPUs are not managed
+   */
+  gpus?: number;
   /** Also run interpreter workflows (one host or more must). @default true */
   workflows?: boolean;
   home?: HomeLayout;
@@ -45,7 +52,8 @@ export function bundleWorkflows(): Promise<WorkflowBundleWithSourceMap> {
  * before workflows moved there.
  */
 export async function createWorkers(setup: WorkerSetup): Promise<Worker[]> {
-  const activities = createActivities({ home: setup.home ?? homeLayout() });
+  const gpus = setup.gpus === undefined ? undefined : new GpuPool(gpuDevices(setup.gpus));
+  const activities = createActivities({ home: setup.home ?? homeLayout(), ...(gpus ? { gpus } : {}) });
   const common = {
     connection: setup.connection,
     namespace: setup.namespace ?? temporalNamespace(),
@@ -62,7 +70,7 @@ export async function createWorkers(setup: WorkerSetup): Promise<Worker[]> {
     ...common,
     taskQueue,
     activities,
-    maxConcurrentActivityTaskExecutions: setup.concurrency ?? 4,
+    maxConcurrentActivityTaskExecutions: setup.concurrency ?? setup.gpus ?? 4,
     ...(taskQueue === CONTROL_QUEUE ? workflows : {}),
   }));
   if (workflows) {
@@ -88,15 +96,18 @@ async function main(argv: string[]): Promise<void> {
   const program = new Command('worker.ts')
     .description('Run twinflow stages (and interpreter workflows) on this host.')
     .option('--queue <name...>', 'queues to serve (cpu, gpu or any name)', ['cpu'])
-    .option('--concurrency <n>', 'most stage activities at once per queue', positiveInt, 4)
+    .option('--concurrency <n>', 'most stage activities at once per queue (default: --gpus N when given, else 4)', positiveInt)
+    .option('--gpus <n>', 'GPUs to lend to stages asking for them (resources.gpus); each sees its own as CUDA_VISIBLE_DEVICES', positiveInt)
     .option('--no-workflows', 'do not run interpreter workflows on this host')
     .parse(argv);
-  const opts = program.opts<{ queue: string[]; concurrency: number; workflows: boolean }>();
+  const opts = program.opts<{ queue: string[]; concurrency?: number; gpus?: number; workflows: boolean }>();
   const { settings, connection } = await connectWorker((options) => NativeConnection.connect(options));
   const address = describeSettings(settings);
   const identity = workerIdentity(opts.queue, opts.workflows);
-  const workers = await createWorkers({ connection, queues: opts.queue, concurrency: opts.concurrency, workflows: opts.workflows, identity });
-  console.log(`twinflow worker on ${address}: queues ${opts.queue.join(', ')}${opts.workflows ? ' + workflows' : ''} (pid ${process.pid})`);
+  const { concurrency, gpus, workflows } = opts;
+  const workers = await createWorkers({ connection, queues: opts.queue, workflows, identity, ...(concurrency ? { concurrency } : {}), ...(gpus ? { gpus } : {}) });
+  const lent = gpus ? `, ${gpus} GPU${gpus === 1 ? '' : 's'}` : '';
+  console.log(`twinflow worker on ${address}: queues ${opts.queue.join(', ')}${workflows ? ' + workflows' : ''}${lent} (pid ${process.pid})`);
   try {
     await runWorkers(workers);
   } finally {

@@ -5,6 +5,7 @@ import type { JsonObject } from '../engine/types.js';
 import type { CacheEntry } from './cache.js';
 import { openStores, type Stores } from './store/config.js';
 import { stageAttempt } from './stage-attempt.js';
+import type { GpuPool } from './gpu-pool.js';
 import { homeLayout, type HomeLayout } from './home.js';
 import { Context } from '@temporalio/activity';
 import { noopInputs } from '../engine/kinds/core.js';
@@ -39,6 +40,8 @@ export interface ActivityDeps {
   home?: HomeLayout;
   /** Artifacts, the stage cache and logs. @default openStores(home) (TWINFLOW_STORE) */
   stores?: Stores;
+  /** The GPUs this worker lends to stages (`worker.ts --gpus N`). @default none: GPUs are not managed */
+  gpus?: GpuPool;
 }
 
 export type StageActivity = (input: StageActivityInput) => Promise<StageActivityResult>;
@@ -74,7 +77,7 @@ export function createActivities(deps: ActivityDeps = {}) {
     if ((await findServable(cache, store, entry.key, here)).entry) return;
     await cache.put(entry);
   };
-  const attempt = stageAttempt(home);
+  const attempt = stageAttempt(home, deps.gpus);
   /** Writes the cache only after success: a failed stage never leaves an entry. */
   const cached = <I extends StageActivityInput>(run: (input: I) => Promise<StageActivityResult>) => attempt(async (input: I) => {
     const result = await run(input);

@@ -4,6 +4,7 @@ import type { StageFailureDetails } from './stage-io.js';
 import { readLines } from './data/lines.js';
 import { currentStageLock } from './stage-lock.js';
 import { ATTEMPT_ENV } from './process-groups.js';
+import { currentGpus } from './gpu-pool.js';
 
 const KILL_GRACE_MS = 5_000;
 
@@ -48,10 +49,13 @@ export interface GroupCommand {
 /** Runs a long command the way stage activities do: own process group, watchdog, cancellation kills the group. */
 export async function runInProcessGroup(cmd: GroupCommand): Promise<GroupExit> {
   const lock = currentStageLock();
+  const gpus = currentGpus();
   const child = execa('bash', ['--noprofile', '--norc', '-c', WRAPPER, 'twinflow-stage', ...cmd.argv], {
     cwd: cmd.cwd,
     env: {
       ...cmd.env,
+      // The devices the stage holds (stage-gpus.ts), over whatever the stage's own env says.
+      ...(gpus ? { CUDA_VISIBLE_DEVICES: gpus.join(',') } : {}),
       TWINFLOW_WORKER_PID: String(process.pid),
       TWINFLOW_KILL_GRACE: String(KILL_GRACE_MS / 1000),
       // Tells a later attempt that this group is the one to stop (see stage-lock.ts).

@@ -1,4 +1,4 @@
-import type { Json, JsonObject, Progress } from '../engine/types.js';
+import type { Json, JsonObject, Progress, StageResources } from '../engine/types.js';
 
 /** What the interpreter hands to every stage activity. */
 export interface StageActivityInput {
@@ -12,6 +12,8 @@ export interface StageActivityInput {
   shellEnv: Record<string, string>;
   /** When set, a successful result is written to the cache under this key. */
   cacheKey?: string;
+  /** What the stage asked for (`resources:`); its worker reserves it before the attempt runs (see stage-attempt.ts). */
+  resources?: StageResources;
 }
 
 export interface StageActivityResult {

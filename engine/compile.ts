@@ -108,6 +108,13 @@ function checkMatrix(stage: StageSpec, key: string, scope: ExpressionScope): voi
   }
 }
 
+/** Resources are reserved by the worker that runs a stage's activity; approvals and reviews run none of their own. */
+function checkResources(kind: StageKind, stage: StageSpec, key: string, scope: ExpressionScope): void {
+  if (stage.resources === undefined || kind.handler === 'activity') return;
+  const what = kind.handler === 'approval' ? 'waits for a person' : 'holds a queue of items for people';
+  scope.diagnostics.push(scope.source.diagnostic(['stages', key, 'resources'], `stage ${key}: ${kind.uses} ${what} and runs no command on a worker; remove resources`, { key: true }));
+}
+
 function addReferences(deps: Map<string, Position>, refs: StageReference[]): void {
   for (const ref of refs) if (!deps.has(ref.stage)) deps.set(ref.stage, ref.position);
 }
@@ -129,7 +136,10 @@ function checkStage(key: string, stage: StageSpec, scope: ExpressionScope): Stag
   if (!kind) {
     const message = `stages.${key}.uses: unknown stage kind ${stage.uses}${suggestOrList(stage.uses, kinds.keys(), 'kinds')}`;
     scope.diagnostics.push(scope.source.diagnostic(['stages', key, 'uses'], message));
-  } else checkInputs(kind, key, stage.with ?? {}, scope);
+  } else {
+    checkInputs(kind, key, stage.with ?? {}, scope);
+    checkResources(kind, stage, key, scope);
+  }
   return { key, kind, deps, condition };
 }
 
@@ -175,6 +185,7 @@ function compileStage(facts: StageFacts, spec: PipelineSpec): CompiledStage[] {
     heartbeatMs: ms(stage.heartbeat ?? spec.defaults?.heartbeat) ?? FALLBACKS.heartbeatMs,
     retry: retryOf(stage, spec),
     cache: stage.cache ?? kind.cacheByDefault,
+    ...(stage.resources?.gpus ? { resources: { gpus: stage.resources.gpus } } : {}),
     ...(facts.condition === undefined ? {} : { if: facts.condition }),
   };
   if (!stage.matrix) return [base];

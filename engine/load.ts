@@ -9,7 +9,7 @@ import { isMap, isScalar, LineCounter, parseAllDocuments, visit, type Document, 
 import { sortDiagnostics, type Diagnostic } from './diagnostics.js';
 import { issueDiagnostics } from './issues.js';
 import { PipelineSource, type ValuePath } from './pipeline-source.js';
-import { defaultsSchema, pipelineSchema, retrySchema, stageSchema, type PipelineSpec } from './schema.js';
+import { defaultsSchema, pipelineSchema, resourcesSchema, retrySchema, stageSchema, type PipelineSpec } from './schema.js';
 
 /** The outcome of loading: a spec when the file is valid, and every problem found. */
 export interface LoadResult {
@@ -180,6 +180,7 @@ function fieldsAt(path: ValuePath): readonly string[] | undefined {
   if (path.length === 0) return Object.keys(pipelineSchema.shape);
   if (path.length === 1 && last === 'defaults') return Object.keys(defaultsSchema.shape);
   if (last === 'retry') return Object.keys(retrySchema.shape);
+  if (path.length === 3 && last === 'resources') return Object.keys(resourcesSchema.shape);
   if (path.length === 2 && path[0] === 'stages') return Object.keys(stageSchema.shape);
   return undefined;
 }

@@ -44,6 +44,18 @@ const heartbeat = duration(
   'How long a worker may be silent before its stage moves to another worker. @default 30s',
 );
 
+/** `resources:` of a stage. */
+export const resourcesSchema = z
+  .strictObject({
+    gpus: z
+      .int({ error: 'expected a whole number of GPUs, e.g. 2' })
+      .min(1, { error: 'a stage asks for at least 1 GPU; leave gpus out for none' })
+      .max(1024)
+      .optional()
+      .describe('GPUs the stage needs, each a device of its own; its commands see them as CUDA_VISIBLE_DEVICES. Reserved by workers started with --gpus N. @default 0'),
+  })
+  .describe('What the stage needs from the host that runs it.');
+
 const scalar = z.union([z.string(), z.number(), z.boolean()], { error: 'expected a string, number or true/false' });
 
 /** One entry under `stages:`. */
@@ -61,6 +73,7 @@ export const stageSchema = z
     heartbeat: heartbeat.optional(),
     retry: retrySchema.optional(),
     cache: z.boolean().optional().describe('Reuse the outputs of an earlier run with the same inputs. @default the kind\'s choice'),
+    resources: resourcesSchema.optional(),
     if: z
       .union([z.string(), z.boolean()], { error: 'expected a condition such as ${{ params.deploy }}' })
       .optional()

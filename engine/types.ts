@@ -22,6 +22,15 @@ export interface CompiledRetry {
   maxBackoffMs: number;
 }
 
+/** What a stage needs from the host that runs it, beyond a slot on its queue. */
+export interface StageResources {
+  /**
+   * GPUs, each a device of its own, reserved from the worker's pool (`worker.ts --gpus N`)
+   * for the attempt and seen by its commands as CUDA_VISIBLE_DEVICES. @default 0
+   */
+  gpus?: number;
+}
+
 /** One stage, ready for the interpreter: ids resolved, durations in ms, matrix expanded. */
 export interface CompiledStage {
   /** Unique id. The YAML key, or `key[name=value,...]` for one expansion of a matrix stage. */
@@ -44,6 +53,8 @@ export interface CompiledStage {
   heartbeatMs: number;
   retry: CompiledRetry;
   cache: boolean;
+  /** Set only when the stage asks for something, so pipelines that do not compile as before. */
+  resources?: StageResources;
   /** Condition source (the inside of `${{ }}`); the stage is skipped when it is false. */
   if?: string;
   /** Values of this matrix expansion, referenced as `${{ matrix.NAME }}`. */

@@ -208,6 +208,7 @@ class Interpreter {
       kindVersion: spec.kindVersion,
       with: resolved.with,
       shellEnv: resolved.shellEnv,
+      ...(spec.resources ? { resources: spec.resources } : {}),
     };
     try {
       if (spec.cache && (await this.useCache(call, rec))) return;
