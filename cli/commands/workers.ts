@@ -1,6 +1,6 @@
 import proto from '@temporalio/proto';
 import { optionalTsToMs } from '@temporalio/common/lib/time.js';
-import { CONTROL_QUEUE } from '../../workflows/messages.js';
+import { CONTROL_QUEUE, LEGACY_CONTROL_QUEUE } from '../../workflows/messages.js';
 import { activityQueue } from '../../workflows/pipeline.js';
 import { connect, type Session } from '../client.js';
 import { elapsed, table } from '../render.js';
@@ -91,7 +91,9 @@ async function describeQueue(session: Session, queue: string, taskQueue: string,
 /** The pending activities of every running twinflow workflow (runs and their reviews). */
 async function pendingStages(session: Session): Promise<PendingStage[]> {
   const ids: Array<{ workflowId: string; runId: string }> = [];
-  for await (const wf of session.client.workflow.list({ query: `TaskQueue = '${CONTROL_QUEUE}' AND ExecutionStatus = 'Running'` })) {
+  // Runs started before workflows moved to the cpu queue are still on the legacy one.
+  const query = `(TaskQueue = '${CONTROL_QUEUE}' OR TaskQueue = '${LEGACY_CONTROL_QUEUE}') AND ExecutionStatus = 'Running'`;
+  for await (const wf of session.client.workflow.list({ query })) {
     ids.push({ workflowId: wf.workflowId, runId: wf.runId });
     if (ids.length >= MOST_RUNS) break;
   }
