@@ -126,10 +126,9 @@ export class ArtifactStore {
     try {
       // Checked before it is renamed into place: a damaged download never enters the cache.
       await writeAtomically(local, async (tmp) => {
-        await this.remote!.getFile(blobKey(sha256), tmp);
-        const got = await sha256File(tmp);
-        if (got !== sha256) throw artifactCorrupt(sha256, got, this.location);
-        size = (await fs.stat(tmp)).size;
+        const got = await this.remote!.getFile(blobKey(sha256), tmp);
+        if (got.sha256 !== sha256) throw artifactCorrupt(sha256, got.sha256, this.location);
+        size = got.bytes;
       });
     } catch (err) {
       if (err instanceof ObjectMissing) throw artifactMissing(sha256, this.location);
@@ -150,8 +149,8 @@ export class ArtifactStore {
   /** Uploads a digest that is in the local cache unless the remote has it already. */
   private async upload(sha256: string): Promise<void> {
     if (!this.remote || this.uploaded.has(sha256)) return;
-    const key = blobKey(sha256);
-    if (!(await this.remote.exists(key))) await this.remote.putFile(key, this.localFile(sha256));
+    // A conditional put: one request when the bytes are new, none sent when they are there.
+    await this.remote.putFile(blobKey(sha256), this.localFile(sha256), { ifAbsent: true });
     this.uploaded.add(sha256);
   }
 }

@@ -1,6 +1,6 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { writeAtomically } from '../host-files.js';
+import { sha256File, writeAtomically } from '../host-files.js';
 
 /**
  * A flat namespace of objects addressed by `/`-separated keys: where artifacts, the stage
@@ -13,15 +13,22 @@ export interface ObjectStore {
   readonly location: string;
   /** Whether an object exists under `key`. */
   exists(key: string): Promise<boolean>;
-  /** Uploads a local file under `key` (large files in parts). */
-  putFile(key: string, file: string, opts?: PutOptions): Promise<void>;
+  /**
+   * Uploads a local file under `key` (large files in parts). With `ifAbsent`, only when
+   * nothing is there yet; returns false when something was (content-addressed callers use
+   * it: a second copy of the same bytes is never sent).
+   */
+  putFile(key: string, file: string, opts?: PutOptions & { ifAbsent?: boolean }): Promise<boolean>;
   /**
    * Writes `bytes` under `key`. With `ifAbsent`, writes only when nothing is there yet
    * and returns false when something was (a conditional put where the backend has one).
    */
   putBytes(key: string, bytes: Uint8Array | string, opts?: PutOptions & { ifAbsent?: boolean }): Promise<boolean>;
-  /** Downloads `key` into `file` (overwriting it); throws {@link ObjectMissing} when absent. */
-  getFile(key: string, file: string, opts?: { signal?: AbortSignal }): Promise<void>;
+  /**
+   * Downloads `key` into `file` (overwriting it), hashing the bytes as they arrive; throws
+   * {@link ObjectMissing} when absent.
+   */
+  getFile(key: string, file: string, opts?: { signal?: AbortSignal }): Promise<{ sha256: string; bytes: number }>;
   /** The object's bytes, or undefined when absent. For small objects (cache entries, log chunks). */
   getBytes(key: string): Promise<Buffer | undefined>;
   /** Every key under `prefix` with its size, in lexicographic order of key. */
@@ -69,8 +76,10 @@ export class FolderObjects implements ObjectStore {
     return fs.stat(this.fileOf(key)).then((s) => s.isFile(), () => false);
   }
 
-  async putFile(key: string, file: string): Promise<void> {
+  async putFile(key: string, file: string, opts: { ifAbsent?: boolean } = {}): Promise<boolean> {
+    if (opts.ifAbsent && await this.exists(key)) return false;
     await this.place(key, (tmp) => fs.copyFile(file, tmp));
+    return true;
   }
 
   async putBytes(key: string, bytes: Uint8Array | string, opts: { ifAbsent?: boolean } = {}): Promise<boolean> {
@@ -79,9 +88,10 @@ export class FolderObjects implements ObjectStore {
     return true;
   }
 
-  async getFile(key: string, file: string): Promise<void> {
+  async getFile(key: string, file: string): Promise<{ sha256: string; bytes: number }> {
     try {
       await fs.copyFile(this.fileOf(key), file);
+      return { sha256: await sha256File(file), bytes: (await fs.stat(file)).size };
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new ObjectMissing(this.location, key);
       throw err;

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -33,6 +34,9 @@ export interface S3ObjectsOptions {
  * that fails is aborted; one whose abort fails too (the server went away) leaves parts that
  * no listing shows: a bucket lifecycle rule (AbortIncompleteMultipartUpload) reclaims them.
  */
+/** Files up to this size are put conditionally without asking first (see putFile). */
+const CONDITIONAL_PUT_BYTES = 256 * 1024;
+
 export class S3Objects implements ObjectStore {
   /** The SDK client, for callers that add middleware (tests count requests with it). */
   readonly client: S3Client;
@@ -74,18 +78,29 @@ export class S3Objects implements ObjectStore {
     }
   }
 
-  async putFile(key: string, file: string, opts: PutOptions = {}): Promise<void> {
+  /**
+   * With `ifAbsent`, a small file (up to CONDITIONAL_PUT_BYTES, a prepared image) goes up as
+   * one PUT with If-None-Match: * (412: it was there, nothing is written), with no HEAD first:
+   * the HEAD was a quarter of the time for 10,000 new images, and re-sending 256 KiB costs
+   * about what a round trip does. A larger file is HEADed first: its bytes go only where they
+   * are missing. A server that ignores the header rewrites the object with the same bytes,
+   * harmless for content-addressed keys, the only ones that ask.
+   */
+  async putFile(key: string, file: string, opts: PutOptions & { ifAbsent?: boolean } = {}): Promise<boolean> {
     const { size } = await fs.stat(file);
     // A file within one part is read whole and sent in one PUT: lib-storage would do the same
     // after a chunker and an extra stream, which costs a third more CPU per small image.
+    const conditional = opts.ifAbsent === true && size <= CONDITIONAL_PUT_BYTES;
+    if (opts.ifAbsent && !conditional && (await this.exists(key))) return false;
     if (size <= this.partBytes) {
       const Body = await fs.readFile(file);
-      await this.client.send(new PutObjectCommand({
+      return this.client.send(new PutObjectCommand({
         Bucket: this.bucket, Key: this.keyOf(key), Body, ContentLength: Body.byteLength, ContentType: opts.contentType,
-      }), { abortSignal: opts.signal }).catch((err: unknown) => {
+        ...(conditional ? { IfNoneMatch: '*' } : {}),
+      }), { abortSignal: opts.signal }).then(() => true, (err: unknown) => {
+        if (opts.ifAbsent && (codeOf(err) === 'PreconditionFailed' || statusOf(err) === 412)) return false;
         throw this.explain(err, `uploading ${file} to ${key}`);
       });
-      return;
     }
     const body = createReadStream(file);
     // lib-storage streams the file in parts (at most queueSize parts in memory) and aborts the
@@ -100,6 +115,7 @@ export class S3Objects implements ObjectStore {
     opts.signal?.addEventListener('abort', abort, { once: true });
     try {
       await upload.done();
+      return true;
     } catch (err) {
       throw this.explain(err, `uploading ${file} to ${key}`);
     } finally {
@@ -131,10 +147,21 @@ export class S3Objects implements ObjectStore {
     }
   }
 
-  async getFile(key: string, file: string, opts: { signal?: AbortSignal } = {}): Promise<void> {
+  async getFile(key: string, file: string, opts: { signal?: AbortSignal } = {}): Promise<{ sha256: string; bytes: number }> {
     try {
       const res = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.keyOf(key) }), { abortSignal: opts.signal });
-      await pipeline(res.Body as Readable, createWriteStream(file), { signal: opts.signal });
+      // Hashed on the way to disk: the caller checks the digest without reading the file again.
+      const hash = createHash('sha256');
+      let bytes = 0;
+      const tap = async function* (source: AsyncIterable<Buffer>) {
+        for await (const chunk of source) {
+          hash.update(chunk);
+          bytes += chunk.length;
+          yield chunk;
+        }
+      };
+      await pipeline(res.Body as Readable, tap, createWriteStream(file), { signal: opts.signal });
+      return { sha256: hash.digest('hex'), bytes };
     } catch (err) {
       if (codeOf(err) === 'NoSuchKey') throw new ObjectMissing(this.location, key);
       throw this.explain(err, `downloading ${key}`);

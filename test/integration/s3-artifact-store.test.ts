@@ -70,6 +70,19 @@ describe('ArtifactStore on S3', () => {
     expect((await fs.stat(object)).mtimeMs).toBe(before);
   });
 
+  it('puts a small image with one conditional PUT, which the server refuses when the bytes are there', async () => {
+    const a = await host('small-a');
+    const file = await randomFile(path.join(tmp, 'small.jpg'), 100 * 1024);
+    const ref = await a.store.putFile(file);
+    const object = path.join(server.basedir, server.bucket, 'artifacts', blobKey(ref.sha256));
+    const before = (await fs.stat(object)).mtimeMs;
+    const c = await host('small-c');
+    const counts = countRequests(c.remote.client);
+    expect(await c.store.putFile(file)).toEqual(ref);
+    expect(Object.fromEntries(counts)).toEqual({ PutObjectCommand: 1 });
+    expect((await fs.stat(object)).mtimeMs).toBe(before);
+  });
+
   it('refuses an object damaged in the bucket by its digest, and keeps no copy of it', async () => {
     const a = await host('corrupt-a');
     const ref = await a.store.putBytes('the original bytes');
