@@ -59,7 +59,8 @@ async function queryStatus(session: Session, runId: string, query: () => Promise
   try {
     return await session.client.connection.withDeadline(Date.now() + QUERY_DEADLINE_MS, query);
   } catch (err) {
-    if (/deadline|timeout|no poller|not.*poll/i.test(causeText(err))) {
+    // The server's words for "nobody polls" vary by version and load; the queue's pollers do not.
+    if (/deadline|timeout|no poller|not.*poll/i.test(causeText(err)) || !(await hasWorkflowPollers(session, runId))) {
       throw new CliError(
         `run ${runId} did not answer its status query: no worker is serving the twinflow queue`,
         'start one with `npx twinflow dev` (embedded) or `npx tsx worker.ts`',
@@ -68,6 +69,23 @@ async function queryStatus(session: Session, runId: string, query: () => Promise
     throw err;
   }
 }
+
+/** Whether any worker polls the workflow task queue of the run (true when that cannot be told). */
+async function hasWorkflowPollers(session: Session, runId: string): Promise<boolean> {
+  try {
+    const desc = await session.client.workflow.getHandle(runId).describe();
+    const answer = await session.client.workflowService.describeTaskQueue({
+      namespace: session.client.options.namespace,
+      taskQueue: { name: desc.taskQueue },
+      taskQueueType: TASK_QUEUE_TYPE_WORKFLOW,
+    });
+    return (answer.pollers ?? []).length > 0;
+  } catch {
+    return true;
+  }
+}
+
+const TASK_QUEUE_TYPE_WORKFLOW = 1;
 
 function endedAbnormally(desc: WorkflowExecutionDescription, runId: string, temporalStatus: string): RunView {
   const state: RunState = temporalStatus === 'CANCELLED' ? 'cancelled' : 'failed';

@@ -93,10 +93,12 @@ describe('a worker lending GPUs', () => {
     const runs = await spans(scratch);
     expect(runs).toHaveLength(3);
     const overlapping = (a: Span, b: Span) => a.start < b.end && b.start < a.end;
+    // At every moment a stage starts, at most two run (it included), on different devices; one
+    // stage may overlap both others, at different times, when they follow each other on a device.
     for (const a of runs) {
-      const alongside = runs.filter((b) => b !== a && overlapping(a, b));
-      expect(alongside.length).toBeLessThanOrEqual(1);
-      for (const b of alongside) expect(b.devices).not.toBe(a.devices);
+      const running = runs.filter((b) => b.start <= a.start && a.start < b.end);
+      expect(running.length).toBeLessThanOrEqual(2);
+      expect(new Set(running.map((b) => b.devices)).size).toBe(running.length);
     }
     expect(runs.some((a) => runs.some((b) => a !== b && overlapping(a, b)))).toBe(true);
     expect(said.some((m) => /^waiting for 1 GPU on .+: 0 of 2 free; held by gpus-\S+ train\[n=\d\] \(GPU [45]\)/.test(m)), said.join('\n')).toBe(true);
