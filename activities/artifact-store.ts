@@ -79,9 +79,12 @@ export class ArtifactStore {
   async putFile(file: string, mediaType?: string): Promise<ArtifactRef> {
     const sha256 = await sha256File(file);
     const { size } = await fs.stat(file);
-    // A reflink where the filesystem can (no second copy of a large dataset file), else a copy.
-    await this.place(sha256, size, (tmp) => fs.copyFile(file, tmp, fsConstants.COPYFILE_FICLONE));
-    await this.upload(sha256);
+    // A reflink where the filesystem can (no second copy of a large dataset file), else a copy;
+    // the upload reads the file itself meanwhile, so a large file costs its hash and its upload.
+    await Promise.all([
+      this.place(sha256, size, (tmp) => fs.copyFile(file, tmp, fsConstants.COPYFILE_FICLONE)),
+      this.upload(sha256, file),
+    ]);
     return refOf(sha256, size, mediaType);
   }
 
@@ -146,11 +149,11 @@ export class ArtifactStore {
     await this.budget?.added(size, target);
   }
 
-  /** Uploads a digest that is in the local cache unless the remote has it already. */
-  private async upload(sha256: string): Promise<void> {
+  /** Uploads a digest (from `from`, by default its file in the local cache) unless the remote has it already. */
+  private async upload(sha256: string, from = this.localFile(sha256)): Promise<void> {
     if (!this.remote || this.uploaded.has(sha256)) return;
     // A conditional put: one request when the bytes are new, none sent when they are there.
-    await this.remote.putFile(blobKey(sha256), this.localFile(sha256), { ifAbsent: true });
+    await this.remote.putFile(blobKey(sha256), from, { ifAbsent: true });
     this.uploaded.add(sha256);
   }
 }

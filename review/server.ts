@@ -6,6 +6,7 @@ import { bodyLimit } from 'hono/body-limit';
 import { serve, type ServerType } from '@hono/node-server';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import type { ArtifactStore } from '../activities/artifact-store.js';
+import type { StageLogs } from '../activities/stage-log.js';
 import type { Session } from '../cli/client.js';
 import type { ArtifactRef } from '../engine/types.js';
 import { approveUpdate, rejectUpdate, type DecisionArgs } from '../workflows/messages.js';
@@ -21,6 +22,8 @@ import { People, PeopleError, personName, type Person } from './people.js';
 export interface ReviewServerOptions {
   session: Session;
   store: ArtifactStore;
+  /** Stage logs: with a shared store, any stage's log from any host. @default none: the page shows no logs */
+  logs?: StageLogs;
   /** @default '127.0.0.1' */
   host?: string;
   /** 0 picks a free port. @default 7300 */
@@ -86,13 +89,16 @@ export function reviewApp(opts: Required<Pick<ReviewServerOptions, 'host' | 'por
     const status = await runStatus(session, run);
     const rec = status.stages[stage];
     if (!rec) throw new ReviewRequestError('not-found', `run ${run} has no stage ${stage}`);
-    if (rec.uses === 'core/approval') return c.json({ kind: 'approval', state: rec.state, message: rec.message ?? null, approvers: rec.approvers ?? [], approval: rec.approval ?? null });
+    if (rec.uses === 'core/approval') {
+      return c.json({ kind: 'approval', state: rec.state, message: rec.message ?? null, approvers: rec.approvers ?? [], approval: rec.approval ?? null, needs: rec.needs });
+    }
     return c.json({ kind: 'review', progress: await reviewProgress(session, run, stage) });
   });
 
   decisionRoutes(app, session, store);
   approvalRoutes(app, session);
   imageRoutes(app, session, store);
+  logRoutes(app, session, opts.logs);
   return app;
 }
 
@@ -170,6 +176,21 @@ function approvalRoutes(app: Hono<Env>, session: Session): void {
 }
 
 /** Item images by digest, only those of the review's own items, only while it is open. */
+/** Most of a log the page is sent: its end, where a failure is. */
+const MAX_LOG_CHARS = 256 * 1024;
+
+function logRoutes(app: Hono<Env>, session: Session, logs: StageLogs | undefined): void {
+  app.get('/api/runs/:run/stages/:stage/log', async (c) => {
+    const { run, stage } = c.req.param();
+    const status = await runStatus(session, run);
+    if (!status.stages[stage]) throw new ReviewRequestError('not-found', `run ${run} has no stage ${stage}`);
+    const text = logs ? await logs.read(run, stage) : undefined;
+    if (text === undefined) return c.json({ log: null, truncated: false });
+    const truncated = text.length > MAX_LOG_CHARS;
+    return c.json({ log: stripControls(truncated ? text.slice(-MAX_LOG_CHARS) : text, 'lines'), truncated });
+  });
+}
+
 function imageRoutes(app: Hono<Env>, session: Session, store: ArtifactStore): void {
   // A review's items never change: an image request reads them once, and only asks Temporal whether the review is open.
   const itemsOf = new Map<string, ArtifactRef>();

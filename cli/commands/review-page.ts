@@ -37,11 +37,16 @@ export async function pagePeople(opts: ReviewPageOptions): Promise<Person[]> {
   return people;
 }
 
+function storesForPage() {
+  const { artifacts, logs } = openStores();
+  return { store: artifacts, logs };
+}
+
 /** The review page on an open session (what `twinflow dev` embeds). */
 export async function startReviewPage(session: Session, opts: ReviewPageOptions): Promise<ReviewServer> {
   try {
     return await startReviewServer({
-      session, store: openStores().artifacts, host: opts.host, port: opts.port, defaultUser: whoami(opts.as), people: await pagePeople(opts),
+      session, ...storesForPage(), host: opts.host, port: opts.port, defaultUser: whoami(opts.as), people: await pagePeople(opts),
     });
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') throw new CliError(`port ${opts.port} is in use`, 'pick another with --review-port / --port');

@@ -81,7 +81,7 @@ async function listWaiting(): Promise<void> {
 
 async function openStage(run: string, stage: string): Promise<void> {
   setWhere(`${run} › ${stage}`);
-  const info = await api<{ kind: string; state?: string; message?: string | null; approvers?: string[] }>(stagePath(run, stage));
+  const info = await api<ApprovalInfo & { kind: string }>(stagePath(run, stage));
   if (info.kind === 'review') {
     view = new ReviewView(run, stage, me);
     return view.start();
@@ -89,7 +89,28 @@ async function openStage(run: string, stage: string): Promise<void> {
   showApproval(run, stage, info);
 }
 
-function showApproval(run: string, stage: string, info: { state?: string; message?: string | null; approvers?: string[] }): void {
+interface ApprovalInfo { state?: string; message?: string | null; approvers?: string[]; needs?: string[] }
+
+/** What an approver may want to read first: the logs of the stages the gate waits for. */
+function logViewers(run: string, needs: string[]): HTMLElement[] {
+  return needs.map((need) => {
+    const pre = el('pre', { className: 'log', attrs: { hidden: '' } });
+    const button = el('button', { className: 'log-toggle', text: `log of ${need}` });
+    button.addEventListener('click', () => void (async () => {
+      if (!pre.hidden) return void (pre.hidden = true);
+      try {
+        const r = await api<{ log: string | null; truncated: boolean }>(`${stagePath(run, need)}/log`);
+        pre.textContent = r.log === null ? `${need} wrote no log (only commands and tools do)` : `${r.truncated ? '… (the start is cut)\n' : ''}${r.log}`;
+      } catch (err) {
+        pre.textContent = `error: ${(err as Error).message}`;
+      }
+      pre.hidden = false;
+    })());
+    return el('div', { className: 'log-view' }, button, pre);
+  });
+}
+
+function showApproval(run: string, stage: string, info: ApprovalInfo): void {
   if (info.state !== 'waiting') return show(el('p', { text: `${stage} is ${info.state}; nothing to decide.` }), el('a', { text: 'back to the list', attrs: { href: '#/' } }));
   const note = el('textarea', { attrs: { id: 'note', rows: '3', placeholder: 'a note (required to reject)' } });
   const status = el('p', { className: 'status', attrs: { role: 'status' } });
@@ -108,7 +129,7 @@ function showApproval(run: string, stage: string, info: { state?: string; messag
   reject.addEventListener('click', () => void send('reject'));
   show(el('h2', { text: `approval: ${stage}` }), el('p', { className: 'question', text: info.message ?? 'Approve to let the run go on.' }),
     ...(info.approvers?.length ? [el('p', { className: 'muted', text: `approvers: ${info.approvers.join(', ')}` })] : []),
-    note, el('div', { className: 'choices' }, approve, reject), status);
+    ...logViewers(run, info.needs ?? []), note, el('div', { className: 'choices' }, approve, reject), status);
 }
 
 void init();

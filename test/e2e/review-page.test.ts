@@ -6,7 +6,7 @@
  * - reload: the decided count and the undo stack are still there
  * - a second reviewer at the same time is not handed the items the first one holds
  * - zoom an image; move with the arrows; finish the stage and see the run go on
- * - an approval gate decided on the page, a rejection asking for a note first
+ * - an approval gate decided on the page, a rejection asking for a note first, with the log of the stage it waits for
  * - keys faster than the answers: no item is shown (and sent) twice, every decision lands
  * - a listing with three candidates in one row, counts 0-3 by their digit
  * - a review that closed under the reviewer (deadline) says so
@@ -21,6 +21,7 @@ import type { Decision } from '../../activities/review/items.js';
 import type { ArtifactRef } from '../../engine/types.js';
 import { reviewProgress } from '../../review/queue-client.js';
 import { startReviewServer, type ReviewServer } from '../../review/server.js';
+import { StageLogs } from '../../activities/stage-log.js';
 import { startHarness, type Harness } from '../integration/harness.js';
 import { browserTests, launchChromium } from './chromium.js';
 import { putImageItems, reviewPipeline } from '../support/review-items.js';
@@ -36,7 +37,7 @@ beforeAll(async () => {
   if (skip) return;
   h = await startHarness();
   process.env.TWINFLOW_HOME = h.home.root;
-  server = await startReviewServer({ session: h.session, store: new ArtifactStore(h.home.artifactsDir), port: 0, defaultUser: 'rita' });
+  server = await startReviewServer({ session: h.session, store: new ArtifactStore(h.home.artifactsDir), logs: new StageLogs(h.home), port: 0, defaultUser: 'rita' });
   browser = await launchChromium();
 });
 afterAll(async () => {
@@ -141,13 +142,19 @@ test('reviews with the keyboard, survives a reload, and lets the run go on', { t
 test('approves a gate from the page, asking for a note before a rejection', async () => {
   const runId = await h.submit(JSON.stringify({
     name: 'gate-page',
-    stages: { gate: { uses: 'core/approval', with: { message: 'Numbers look right?' } }, after: { uses: 'core/noop', needs: ['gate'] } },
+    stages: {
+      count: { uses: 'core/shell', with: { run: 'echo "counted 42 rows"' } },
+      gate: { uses: 'core/approval', needs: ['count'], with: { message: 'Numbers look right?' } },
+      after: { uses: 'core/noop', needs: ['gate'] },
+    },
   }));
   await h.waitFor(runId, 'the gate', (s) => s.stages.gate?.state === 'waiting');
   const page = await browser.newPage();
   await page.goto(server.url);
   await page.locator('li', { hasText: runId }).getByRole('link', { name: 'gate' }).click();
   await page.getByText('Numbers look right?').waitFor();
+  await page.getByRole('button', { name: 'log of count' }).click();
+  await expect.poll(() => page.locator('pre.log').textContent()).toContain('counted 42 rows');
   await page.getByRole('button', { name: 'reject' }).click();
   await page.getByText('a rejection needs a note saying why').waitFor();
   await page.locator('#note').fill('checked the totals');

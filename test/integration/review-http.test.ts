@@ -10,6 +10,7 @@
  * - on loopback a foreign Host header is refused (DNS rebinding); POSTs from another origin are refused
  * - oversized bodies get 413, non-JSON 415, unknown runs and stages 404, bad decisions 400: nothing changes
  * - approvals are decided through the page's API; a rejection needs a note; a decided gate answers 409
+ * - an approval names the stages it waits for, and the page reads their logs (control characters stripped)
  */
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -17,6 +18,7 @@ import { ArtifactStore } from '../../activities/artifact-store.js';
 import type { ArtifactRef } from '../../engine/types.js';
 import { auditSnapshot, reviewProgress } from '../../review/queue-client.js';
 import { startReviewServer, type ReviewServer } from '../../review/server.js';
+import { StageLogs } from '../../activities/stage-log.js';
 import { startHarness, type Harness } from './harness.js';
 import { putImageItems, reviewPipeline } from '../support/review-items.js';
 
@@ -35,12 +37,13 @@ beforeAll(async () => {
     name: 'review-http',
     stages: {
       check: { uses: 'core/review', with: { items: items.ref } },
-      gate: { uses: 'core/approval', with: { message: 'ship it?' } },
+      build: { uses: 'core/shell', with: { run: 'echo "built 3 things"; printf "done\\033[31m red\\n"' } },
+      gate: { uses: 'core/approval', needs: ['build'], with: { message: 'ship it?' } },
     },
   }));
   await h.waitFor(runId, 'both stages to wait', (s) => s.stages.check?.waitingFor === 'review' && s.stages.gate?.state === 'waiting');
   await reviewProgress(h.session, runId, 'check');
-  server = await startReviewServer({ session: h.session, store, port: 0, defaultUser: 'tester' });
+  server = await startReviewServer({ session: h.session, store, logs: new StageLogs(h.home), port: 0, defaultUser: 'tester' });
 });
 afterAll(async () => {
   await server?.close();
@@ -160,6 +163,15 @@ describe('review server', () => {
     expect(await raw(`${server.url}api/me`, { headers: { Host: new URL(server.url).host } })).toBe(200);
     const waiting = await (await fetch(`${server.url}api/waiting`)).json() as { waiting: Array<{ runId: string; stage: string; kind: string }> };
     expect(waiting.waiting.filter((w) => w.runId === runId).map((w) => [w.stage, w.kind])).toEqual([['check', 'review'], ['gate', 'approval']]);
+  });
+
+  it('names the stages an approval waits for and serves their logs, without control characters', async () => {
+    expect(await (await fetch(stageUrl('gate'))).json()).toMatchObject({ kind: 'approval', needs: ['build'] });
+    const log = await (await fetch(`${stageUrl('build')}/log`)).json() as { log: string; truncated: boolean };
+    expect(log.truncated).toBe(false);
+    expect(log.log).toMatch(/^=== attempt 1 at .*\nbuilt 3 things\ndone\[31m red\n$/);
+    expect(await (await fetch(`${stageUrl('check')}/log`)).json()).toEqual({ log: null, truncated: false });
+    expect((await fetch(`${stageUrl('nope')}/log`)).status).toBe(404);
   });
 
   it('decides approvals, refusing a rejection without a note', async () => {
