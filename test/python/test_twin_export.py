@@ -8,6 +8,7 @@ Scenarios:
 - Embed mode: image bytes inside the parquet decode with PIL, no folder needed.
 - The Twin rows have exactly the published shape; sharegpt has one <image> per image and
   is registered in dataset_info.json.
+- gpu/twin_sampler.py draws batches with as many yes as no labels from the verl parquet.
 
 The datasets are built by test/python/make_twin_fixture.ts (npx tsx), once per session.
 """
@@ -75,6 +76,21 @@ def test_verl_rows_agree_with_the_twin_rows(datasets, split):
         assert rec["extra_info"]["split"] == split and rec["extra_info"]["index"] == k
         assert rec["extra_info"]["kind"] in {"positive", "hard-negative", "generated-negative"}
         assert (rec["extra_info"]["kind"] == "positive") == (row["answer"] == "yes")
+
+
+def test_the_balanced_sampler_draws_even_yes_no_batches_from_the_verl_parquet(datasets):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("twin_sampler", ROOT / "gpu" / "twin_sampler.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    records = pq.read_table(datasets["folder"] / "train.parquet").to_pylist()
+    labels = module.labels_of(records)
+    batch = 4
+    sampler = module.BalancedLabelSampler(data_source=records, data_config={"train_batch_size": batch, "seed": 0})
+    order = list(sampler)
+    assert len(order) >= batch
+    assert all(c == {"yes": 2, "no": 2} for c in module.check_balanced(order, labels, batch))
 
 
 def test_every_image_path_resolves_and_decodes(datasets):
