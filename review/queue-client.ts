@@ -4,7 +4,7 @@ import type { ArtifactStore } from '../activities/artifact-store.js';
 import { openStores } from '../activities/store/config.js';
 import { readQueueIds } from '../activities/review/close.js';
 import type { ArtifactRef } from '../engine/types.js';
-import { INTERPRETER_WORKFLOW, statusQuery, type RunStatus, type StageStatus } from '../workflows/messages.js';
+import { INTERPRETER_WORKFLOW, REFUSED, statusQuery, type RunStatus, type StageStatus } from '../workflows/messages.js';
 import {
   reviewAuditQuery,
   reviewClaimUpdate,
@@ -85,7 +85,7 @@ async function refusals<T>(what: string, call: () => Promise<T>): Promise<T> {
 function translate(what: string, err: unknown): never {
   if (err instanceof WorkflowUpdateFailedError) {
     const reason = err.cause?.message ?? err.message;
-    if (err.cause instanceof ApplicationFailure && err.cause.type === 'ReviewerNotAllowed') throw new ReviewRequestError('forbidden', `${what} refused: ${reason}`);
+    if (err.cause instanceof ApplicationFailure && err.cause.type === REFUSED.notAllowed) throw new ReviewRequestError('forbidden', `${what} refused: ${reason}`);
     throw new ReviewRequestError(/closed|past its deadline/.test(reason) ? 'closed' : 'invalid', `${what} refused: ${reason}`);
   }
   if (err instanceof WorkflowNotFoundError || /already completed|workflow.*(not found|closed)/i.test((err as Error)?.message ?? '')) {

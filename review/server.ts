@@ -4,12 +4,12 @@ import type { AddressInfo } from 'node:net';
 import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { serve, type ServerType } from '@hono/node-server';
-import { WorkflowUpdateFailedError } from '@temporalio/client';
+import { ApplicationFailure, WorkflowUpdateFailedError } from '@temporalio/client';
 import type { ArtifactStore } from '../activities/artifact-store.js';
 import type { StageLogs } from '../activities/stage-log.js';
 import type { Session } from '../cli/client.js';
 import type { ArtifactRef } from '../engine/types.js';
-import { approveUpdate, rejectUpdate, type DecisionArgs } from '../workflows/messages.js';
+import { approveUpdate, rejectUpdate, REFUSED, type DecisionArgs } from '../workflows/messages.js';
 import { stripControls, type ReviewDecisionInput } from '../workflows/review-messages.js';
 import {
   claimItems, decideItems, listWaiting, openReviewHandle, recentDecisions, reviewProgress, ReviewRequestError, runStatus,
@@ -70,7 +70,7 @@ export function reviewApp(opts: Required<Pick<ReviewServerOptions, 'host' | 'por
   app.use('/api/*', bodyLimit({ maxSize: MAX_BODY, onError: (c) => c.json({ error: `request body over ${MAX_BODY} bytes; send decisions in smaller batches` }, 413) }));
   app.onError((err, c) => {
     if (err instanceof ReviewRequestError) return c.json({ error: err.message }, STATUS[err.kind]);
-    if (err instanceof WorkflowUpdateFailedError) return refusedUpdate(c, err.cause?.message ?? err.message);
+    if (err instanceof WorkflowUpdateFailedError) return refusedUpdate(c, err);
     if (err instanceof HttpError) return c.json({ error: err.message }, err.status);
     if (err instanceof PeopleError) return c.json({ error: err.message }, 400);
     console.error(`review server: ${(err as Error).stack ?? err}`);
@@ -217,10 +217,15 @@ function imageRoutes(app: Hono<Env>, session: Session, store: ArtifactStore): vo
   });
 }
 
-/** An approval the run refused: decided already or ended (409), not an approver (403), else a bad request. */
-function refusedUpdate(c: Context, reason: string): Response {
-  const status = /not waiting|has ended/.test(reason) ? 409 : /may not decide/.test(reason) ? 403 : 400;
-  return c.json({ error: reason }, status);
+const REFUSAL_STATUS: Record<string, 409 | 403 | 404 | 400> = {
+  [REFUSED.notNow]: 409, [REFUSED.notAllowed]: 403, [REFUSED.unknown]: 404, [REFUSED.invalid]: 400,
+};
+
+/** A decision the run refused, answered by its failure type: decided already or ended (409), not an approver (403), ... */
+function refusedUpdate(c: Context, err: WorkflowUpdateFailedError): Response {
+  const cause = err.cause;
+  const status = cause instanceof ApplicationFailure ? REFUSAL_STATUS[cause.type ?? ''] ?? 400 : 400;
+  return c.json({ error: cause?.message ?? err.message }, status);
 }
 
 /**

@@ -1,8 +1,14 @@
+import { ApplicationFailure } from '@temporalio/workflow';
 import type { CompiledStage } from '../engine/types.js';
-import type { RetryArgs, StageStatus } from './messages.js';
+import { REFUSED, type RetryArgs, type StageStatus } from './messages.js';
 import { hasControls, stripControls } from './review-messages.js';
 
 const now = () => new Date().toISOString();
+
+/** A refused decision, typed so that clients (the review page's HTTP codes) need not read its words. */
+export function refuse(type: (typeof REFUSED)[keyof typeof REFUSED], message: string): never {
+  throw ApplicationFailure.create({ type, message, nonRetryable: true });
+}
 
 export type DecisionKind = 'approve' | 'reject' | 'retry' | 'skip';
 
@@ -11,28 +17,28 @@ export type DecisionKind = 'approve' | 'reject' | 'retry' | 'skip';
  * refused decision leaves no trace in history; each message says what to do instead.
  */
 export function checkDecision(kind: DecisionKind, rec: StageStatus, spec: CompiledStage, args: RetryArgs): void {
-  if (!args.by) throw new Error('a decision needs a name in `by`');
+  if (!args.by) refuse(REFUSED.invalid, 'a decision needs a name in `by`');
   // Names reach terminals through `twinflow status`: an ESC sequence in one could rewrite them.
-  if (hasControls(args.by)) throw new Error(`the name ${JSON.stringify(args.by)} holds control characters; send the name as plain text`);
+  if (hasControls(args.by)) refuse(REFUSED.invalid, `the name ${JSON.stringify(args.by)} holds control characters; send the name as plain text`);
   switch (kind) {
     case 'approve':
     case 'reject':
-      if (spec.handler !== 'approval') throw new Error(`stage ${spec.id} is a ${spec.uses} stage, not an approval`);
-      if (rec.state !== 'waiting') throw new Error(`stage ${spec.id} is ${rec.state}, not waiting for approval`);
+      if (spec.handler !== 'approval') refuse(REFUSED.invalid, `stage ${spec.id} is a ${spec.uses} stage, not an approval`);
+      if (rec.state !== 'waiting') refuse(REFUSED.notNow, `stage ${spec.id} is ${rec.state}, not waiting for approval`);
       if (rec.approvers?.length && !rec.approvers.includes(args.by)) {
-        throw new Error(`${args.by} may not decide stage ${spec.id}; approvers: ${rec.approvers.join(', ')}`);
+        refuse(REFUSED.notAllowed, `${args.by} may not decide stage ${spec.id}; approvers: ${rec.approvers.join(', ')}`);
       }
-      if (kind === 'reject' && !args.note?.trim()) throw new Error('a rejection needs a note saying why');
+      if (kind === 'reject' && !args.note?.trim()) refuse(REFUSED.invalid, 'a rejection needs a note saying why');
       return;
     case 'retry':
-      if (rec.state !== 'failed') throw new Error(`stage ${spec.id} is ${rec.state}; only a failed stage can be retried`);
+      if (rec.state !== 'failed') refuse(REFUSED.notNow, `stage ${spec.id} is ${rec.state}; only a failed stage can be retried`);
       return;
     case 'skip':
       if (rec.state !== 'failed' && rec.state !== 'waiting') {
-        throw new Error(`stage ${spec.id} is ${rec.state}; only a failed or waiting stage can be skipped`);
+        refuse(REFUSED.notNow, `stage ${spec.id} is ${rec.state}; only a failed or waiting stage can be skipped`);
       }
       if (rec.waitingFor === 'review') {
-        throw new Error(`stage ${spec.id} is an open review; decide its items (twinflow review), let its deadline act, or cancel the run`);
+        refuse(REFUSED.notNow, `stage ${spec.id} is an open review; decide its items (twinflow review), let its deadline act, or cancel the run`);
       }
       return;
   }

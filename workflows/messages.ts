@@ -19,6 +19,19 @@ export const CONTROL_QUEUE = activityQueue('cpu');
 /** Where interpreter workflows ran until 2026-12: workers still poll it, so runs started then go on to the end. */
 export const LEGACY_CONTROL_QUEUE = 'twinflow';
 export const INTERPRETER_WORKFLOW = 'pipelineWorkflow';
+/**
+ * Failure types of refused updates (approve, reject, retry, skip, review decisions): clients
+ * tell why from the type, never from the words. `notNow`: the run or stage is past or not yet
+ * at that point (HTTP 409); `notAllowed`: this person may not (403); `unknown`: no such stage
+ * (404); `invalid`: the request itself is wrong (400).
+ */
+export const REFUSED = {
+  notNow: 'DecisionNotNow',
+  notAllowed: 'DecisionNotAllowed',
+  unknown: 'UnknownStage',
+  invalid: 'InvalidDecision',
+} as const;
+
 /** Search attributes the dev server registers, shown in the Temporal Web UI. */
 export const SEARCH_ATTRIBUTES = { pipeline: 'TwinflowPipeline', state: 'TwinflowState' } as const;
 

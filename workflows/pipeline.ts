@@ -20,6 +20,7 @@ import type { CompiledPipeline, CompiledStage, JsonObject, RunState } from '../e
 import { RunBudget } from './run-budget.js';
 import {
   activityQueue,
+  REFUSED,
   approveUpdate,
   rejectUpdate,
   retryUpdate,
@@ -33,7 +34,7 @@ import {
   type StageStatus,
 } from './messages.js';
 import { upsertRunState } from './search-attributes.js';
-import { applyDecision, checkDecision } from './decisions.js';
+import { applyDecision, checkDecision, refuse } from './decisions.js';
 import { describeFailure, untilAWorkerFinishes } from './failures.js';
 import { reviewWorkflow, type ReviewCarried } from './review.js';
 import { reviewWorkflowId } from './review-messages.js';
@@ -357,8 +358,8 @@ class Interpreter {
       },
     });
     const known = (stage: string) => {
-      if (!this.p.stages[stage]) throw new Error(`unknown stage ${stage}; stages: ${this.p.order.join(', ')}`);
-      if (this.cancelled || this.endedAt) throw new Error('the run has ended');
+      if (!this.p.stages[stage]) refuse(REFUSED.unknown, `unknown stage ${stage}; stages: ${this.p.order.join(', ')}`);
+      if (this.cancelled || this.endedAt) refuse(REFUSED.notNow, 'the run has ended');
     };
     for (const [def, kind] of [[approveUpdate, 'approve'], [rejectUpdate, 'reject'], [retryUpdate, 'retry'], [skipUpdate, 'skip']] as const) {
       const { validator, handler } = decide(

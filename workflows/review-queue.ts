@@ -1,4 +1,5 @@
 import { ApplicationFailure } from '@temporalio/workflow';
+import { REFUSED } from './messages.js';
 import {
   hasControls,
   MAX_DECISIONS_PER_UPDATE,
@@ -84,7 +85,7 @@ export class ReviewQueue {
     const { assignees } = this.config;
     if (assignees.length && !assignees.includes(by)) {
       // Typed, so the review page answers 403 without reading the message.
-      throw ApplicationFailure.create({ type: 'ReviewerNotAllowed', nonRetryable: true, message: `${by} may not decide this review; assignees: ${assignees.join(', ')}` });
+      throw ApplicationFailure.create({ type: REFUSED.notAllowed, nonRetryable: true, message: `${by} may not decide this review; assignees: ${assignees.join(', ')}` });
     }
     if (!this.reviewerIndex.has(by) && this.reviewers.length >= MAX_REVIEWERS) throw new Error('this review has too many reviewers');
   }
