@@ -3,6 +3,7 @@ import { ReviewQueue } from '../../workflows/review-queue.js';
 import { encodeHashes, hashIndex, idHash } from '../../workflows/review-ids.js';
 import { MAX_HELD_PER_REVIEWER, stripControls, type ReviewConfig } from '../../workflows/review-messages.js';
 import { finalDecisions, replayVotes } from '../../activities/review/audit.js';
+import { REFUSED } from '../../workflows/messages.js';
 
 const config = (over: Partial<ReviewConfig> = {}): ReviewConfig => ({ choices: ['accept', 'reject'], quorum: 1, onDeadline: 'fail', assignees: [], leaseMinutes: 10, ...over });
 const ids = (n: number) => Array.from({ length: n }, (_, i) => `dup:B0${i}|B1${i}`);
@@ -41,7 +42,7 @@ describe('ReviewQueue', () => {
         return err as { type?: string; message: string };
       }
     })();
-    expect(refusal).toMatchObject({ type: 'ReviewerNotAllowed', message: 'bob may not decide this review; assignees: ann' });
+    expect(refusal).toMatchObject({ type: REFUSED.notAllowed, message: 'bob may not decide this review; assignees: ann' });
   });
 
   it('refuses reviewer names with control characters, and keeps notes as plain text with their lines', () => {
