@@ -79,11 +79,9 @@ def test_verl_rows_agree_with_the_twin_rows(datasets, split):
 
 
 def test_the_balanced_sampler_draws_even_yes_no_batches_from_the_verl_parquet(datasets):
-    import importlib.util
+    from loading import load_file
 
-    spec = importlib.util.spec_from_file_location("twin_sampler", ROOT / "gpu" / "twin_sampler.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_file("gpu/twin_sampler.py", "twin_sampler")
     records = pq.read_table(datasets["folder"] / "train.parquet").to_pylist()
     labels = module.labels_of(records)
     batch = 4

@@ -9,22 +9,11 @@ Scenarios:
 - the batch signature keeps order, takes reward_kwargs, and refuses mismatched lengths
 """
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
-REWARD = Path(__file__).resolve().parents[2] / "gpu" / "twin_reward.py"
+from loading import load_file
 
-
-def load():
-    spec = importlib.util.spec_from_file_location("custom_module", REWARD)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-reward = load()
+reward = load_file("gpu/twin_reward.py", "custom_module")
 
 CASES = [
     ("I compare the logos.<answer>yes</answer>", "yes", 1.0),

@@ -9,22 +9,11 @@ Scenarios:
 - one label only, or no batch size, is refused with what to set
 """
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
-SAMPLER = Path(__file__).resolve().parents[2] / "gpu" / "twin_sampler.py"
+from loading import load_file
 
-
-def load():
-    spec = importlib.util.spec_from_file_location("twin_sampler", SAMPLER)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-sampler_module = load()
+sampler_module = load_file("gpu/twin_sampler.py", "twin_sampler")
 Sampler = sampler_module.BalancedLabelSampler
 
 
