@@ -137,7 +137,12 @@ export class LogShipper {
 
   async close(): Promise<void> {
     clearInterval(this.timer);
-    for (let i = 0; i < 3 && (await this.flush(), this.pending.length); i++) await new Promise((r) => setTimeout(r, 500 * (i + 1)));
+    // The last chunk gets three tries, a little apart, before it is left to the host's file.
+    for (let tries = 1; ; tries++) {
+      await this.flush();
+      if (!this.pending.length || tries === 3) break;
+      await new Promise((r) => setTimeout(r, 500 * tries));
+    }
     if (this.pending.length) console.warn(`twinflow: could not ship the last ${this.pendingBytes} bytes of a stage log to ${this.objects.location}; they are in the worker's log file`);
   }
 }

@@ -1,5 +1,6 @@
 import { defaultPayloadConverter } from '@temporalio/common';
 import type { WorkflowExecutionDescription } from '@temporalio/client';
+import proto from '@temporalio/proto';
 import type { Progress, RunState } from '../engine/types.js';
 import { statusQuery, type RunStatus, type StageStatus } from '../workflows/messages.js';
 import { reviewProgressQuery } from '../workflows/review-messages.js';
@@ -77,15 +78,13 @@ async function hasWorkflowPollers(session: Session, runId: string): Promise<bool
     const answer = await session.client.workflowService.describeTaskQueue({
       namespace: session.client.options.namespace,
       taskQueue: { name: desc.taskQueue },
-      taskQueueType: TASK_QUEUE_TYPE_WORKFLOW,
+      taskQueueType: proto.temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
     });
     return (answer.pollers ?? []).length > 0;
   } catch {
     return true;
   }
 }
-
-const TASK_QUEUE_TYPE_WORKFLOW = 1;
 
 function endedAbnormally(desc: WorkflowExecutionDescription, runId: string, temporalStatus: string): RunView {
   const state: RunState = temporalStatus === 'CANCELLED' ? 'cancelled' : 'failed';

@@ -2,7 +2,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ArtifactStore } from '../artifact-store.js';
 import { StageCache } from '../cache.js';
-import { homeLayout, type HomeLayout } from '../home.js';
+import { homeLayout, twinflowHome, type HomeLayout } from '../home.js';
 import { StageLogs } from '../stage-log.js';
 import { FolderObjects, type ObjectStore } from './objects.js';
 import { openObjectStore } from './s3-objects.js';
@@ -28,7 +28,18 @@ const GiB = 2 ** 30;
  *   what this host read under TWINFLOW_HOME/artifacts, bounded by TWINFLOW_STORE_CACHE_GB;
  * - a folder (`/mnt/shared/twinflow` or `file:///...`): a disk every host mounts at that path.
  */
-export function openStores(home: HomeLayout = homeLayout(), env: NodeJS.ProcessEnv = process.env): Stores {
+export function openStores(home?: HomeLayout, env?: NodeJS.ProcessEnv): Stores {
+  if (home || env) return open(home ?? homeLayout(twinflowHome(env)), env ?? process.env);
+  // One set per process and settings: a command or the review page asks on every request,
+  // and each S3 store holds a client with its connections.
+  const key = `${process.env.TWINFLOW_HOME ?? ''}\0${process.env.TWINFLOW_STORE ?? ''}`;
+  if (processStores?.key !== key) processStores = { key, stores: open(homeLayout(), process.env) };
+  return processStores.stores;
+}
+
+let processStores: { key: string; stores: Stores } | undefined;
+
+function open(home: HomeLayout, env: NodeJS.ProcessEnv): Stores {
   const setting = env.TWINFLOW_STORE?.trim();
   if (!setting) {
     return {

@@ -31,8 +31,7 @@ export interface PlannedStage {
  */
 export async function planPipeline(
   p: CompiledPipeline,
-  cache: StageCache = openStores().cache,
-  store: ArtifactStore = openStores().artifacts,
+  { cache, artifacts: store }: { cache: StageCache; artifacts: ArtifactStore } = openStores(),
 ): Promise<PlannedStage[]> {
   const known: ExprContext['stages'] = {};
   const planned: PlannedStage[] = [];

@@ -40,10 +40,14 @@ export async function pullCommand(artifact: string, dest: string): Promise<void>
 
 async function isTree(store: ReturnType<typeof openStores>['artifacts'], ref: string | ArtifactRef): Promise<boolean> {
   if (typeof ref !== 'string' && ref.mediaType) return ref.mediaType === TREE_MEDIA_TYPE;
-  const file = await store.file(ref);
-  const { size } = await fs.stat(file);
+  // A reference without its media type (a bare digest): a tree is a small JSON manifest saying so (pullTree checks the rest).
+  const { size } = await fs.stat(await store.file(ref));
   if (size > 64 * 2 ** 20) return false;
-  return (await fs.readFile(file, 'utf8')).startsWith('{"twinflow":"tree/1"');
+  try {
+    return (JSON.parse((await store.read(ref)).toString('utf8')) as { twinflow?: unknown })?.twinflow === 'tree/1';
+  } catch {
+    return false;
+  }
 }
 
 /** An artifact URI or digest as given, or the artifact a run's stage output names. */

@@ -18,6 +18,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { blobKey } from '../../activities/artifact-store.js';
 import type { ArtifactRef } from '../../engine/types.js';
 import type { RunStatus } from '../../workflows/messages.js';
 import { startS3Server, type S3Server } from '../support/s3-server.js';
@@ -156,7 +157,7 @@ describe('hosts that share only Temporal and an S3 store', () => {
     const prepared = (await fs.readFile(await localFile(homes.cpu!, first.stages.prepare!.outputs!.instances as unknown as ArtifactRef), 'utf8'))
       .split('\n').filter(Boolean).map((l) => JSON.parse(l) as { images: Array<{ sha256: string }> });
     const victim = prepared[0]!.images[0]!.sha256;
-    const object = path.join(s3.basedir, s3.bucket, 'runs', 'sha256', victim.slice(0, 2), victim);
+    const object = path.join(s3.basedir, s3.bucket, 'runs', ...blobKey(victim).split('/'));
     await fs.writeFile(object, 'not the image any more');
     // A fresh GPU host, with nothing cached, is the only one serving gpu; embed must run, not come from the cache.
     await stopHost('gpu');
@@ -208,5 +209,5 @@ const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex
 
 /** The local file of an artifact in a host's own cache folder. */
 function localFile(home: string, ref: ArtifactRef): string {
-  return path.join(home, 'artifacts', 'sha256', ref.sha256.slice(0, 2), ref.sha256);
+  return path.join(home, 'artifacts', ...blobKey(ref.sha256).split('/'));
 }
