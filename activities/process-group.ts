@@ -21,6 +21,8 @@ const WRAPPER = `
   while kill -0 "$TWINFLOW_WORKER_PID" 2>/dev/null && kill -0 $$ 2>/dev/null; do sleep 1; done
   kill -TERM -- -$$ 2>/dev/null; sleep "$TWINFLOW_KILL_GRACE"; kill -KILL -- -$$ 2>/dev/null ) </dev/null >/dev/null 2>&1 &
 __twinflow_watchdog=$!
+# Out of the job table: bash would otherwise print "Killed ..." into the stage's output now and then, when it is stopped below.
+disown "$__twinflow_watchdog"
 "$@"
 __twinflow_code=$?
 kill -KILL "$__twinflow_watchdog" 2>/dev/null
