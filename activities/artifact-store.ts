@@ -3,6 +3,7 @@ import { constants as fsConstants } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
+import { FAILURE } from './failures.js';
 import type { ArtifactRef } from '../engine/types.js';
 import { sha256File, writeAtomically } from './host-files.js';
 import { LocalCacheBudget } from './store/local-cache.js';
@@ -168,7 +169,7 @@ function exists(file: string): Promise<boolean> {
 
 function artifactMissing(sha256: string, location: string): ApplicationFailure {
   return ApplicationFailure.create({
-    type: 'ArtifactMissing',
+    type: FAILURE.artifactMissing,
     nonRetryable: true,
     message: `${artifactUri(sha256)} is not in the artifact store at ${location}. Run the stage that produced it again ` +
       '(with cache: false if it came from the cache), or check that every host uses the same TWINFLOW_STORE.',
@@ -177,7 +178,7 @@ function artifactMissing(sha256: string, location: string): ApplicationFailure {
 
 function artifactCorrupt(sha256: string, got: string, location: string): ApplicationFailure {
   return ApplicationFailure.create({
-    type: 'ArtifactCorrupt',
+    type: FAILURE.artifactCorrupt,
     nonRetryable: true,
     message: `the store's copy of ${artifactUri(sha256)} at ${location} is damaged: its bytes hash to ${got}. ` +
       `Delete the object ${blobKey(sha256)} and run the stage that produced it again (with cache: false).`,

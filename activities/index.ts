@@ -8,7 +8,10 @@ import { stageAttempt } from './stage-attempt.js';
 import type { GpuPool } from './gpu-pool.js';
 import { homeLayout, type HomeLayout } from './home.js';
 import { Context } from '@temporalio/activity';
-import { noopInputs } from '../engine/kinds/core.js';
+import { noopKind } from '../engine/kinds/core.js';
+import type { StageKind } from '../engine/kinds/kind.js';
+import type { Implementation, Implementations } from './kind-implementation.js';
+import { invalidOutput } from './failures.js';
 import { parseInputs } from './inputs.js';
 import { createShellActivity } from './shell.js';
 import { createReadCatalog } from './twin/source.js';
@@ -87,6 +90,41 @@ export function createActivities(deps: ActivityDeps = {}) {
   const openReview = createOpenReview({ store, home });
   const review = createReviewActivities({ store, home });
 
+  /** The code behind every activity kind, by `uses` name; the type checker refuses a kind left out. */
+  const implementations = {
+    'core/shell': createShellActivity(home, logs),
+    'core/noop': async (input) => ({ outputs: parseInputs(noopKind.with, input).outputs ?? {}, attempt: Context.current().info.attempt }),
+    'core/decide': createDecideByPolicy({ store, home }),
+    'twin/source': createReadCatalog({ store, home }),
+    'twin/merge': createMergeDuplicates({ store, home }),
+    'images/prepare': createPrepareImages({ store, home }),
+    'embed/images': createEmbedImages({ store, home }),
+    'twin/dedupe': createDedupeCandidates({ store, home }),
+    'twin/shortlist': createShortlistHardNegatives({ store, home }),
+    'twin/synthesize-variants': createSynthesizeVariants({ store, home }),
+    'twin/assemble': createAssembleTwin({ store, home }),
+    'fgvqa/build': createBuildFgvqa({ store, home }),
+    'fgvqa/predict': createPredictFgvqa({ store, home, logs }),
+    'fgvqa/score': createScoreFgvqa({ store, home }),
+    'report/table': createRenderTable({ store, home }),
+    'report/plot': createRenderPlot({ store, home }),
+  } satisfies Implementations;
+
+  const stages = {} as Record<keyof typeof implementations, StageActivity>;
+  for (const [uses, run] of Object.entries(implementations) as [keyof typeof implementations, Implementation<StageKind>][]) {
+    stages[uses] = cached(checkedOutputs(run));
+  }
+  /** `core/review`: a policy's decisions are final (and cached) at once; people's are cached by closeReview. */
+  const openReviewStage = attempt(async (input: StageActivityInput): Promise<OpenReviewResult> => {
+    const opened = await openReview(input);
+    if ('decided' in opened) await remember(input, checkOutputs(input, opened.decided.outputs));
+    return opened;
+  });
+  const closeReview = cached<CloseReviewInput>(async (input) => {
+    const closed = await review.closeReview(input);
+    return { ...closed, outputs: checkOutputs(input, closed.outputs) };
+  });
+
   return {
     /** Local activity the interpreter runs before scheduling a cacheable stage. */
     async lookupCache(input: CacheLookupInput): Promise<CacheLookupResult> {
@@ -95,31 +133,52 @@ export function createActivities(deps: ActivityDeps = {}) {
       if (!entry) return { key, ...(stale ? { stale } : {}) };
       return { key, hit: { outputs: entry.outputs, runId: entry.runId, stageId: entry.stageId, createdAt: entry.createdAt } };
     },
-    runShell: cached(createShellActivity(home, logs)),
-    readCatalog: cached(createReadCatalog({ store, home })),
-    prepareImages: cached(createPrepareImages({ store, home })),
-    embedImages: cached(createEmbedImages({ store, home })),
-    decideByPolicy: cached(createDecideByPolicy({ store, home })),
-    /** `core/review`: a policy's decisions are final (and cached) at once; people's are cached by closeReview. */
-    openReview: attempt(async (input: StageActivityInput): Promise<OpenReviewResult> => {
-      const opened = await openReview(input);
-      if ('decided' in opened) await remember(input, opened.decided.outputs);
-      return opened;
-    }),
-    closeReview: cached<CloseReviewInput>(review.closeReview),
+    ...stages,
+    'core/review': openReviewStage,
+    closeReview,
     loadReviewIndex: review.loadReviewIndex,
     appendReviewAudit: review.appendReviewAudit,
-    mergeDuplicates: cached(createMergeDuplicates({ store, home })),
-    dedupeCandidates: cached(createDedupeCandidates({ store, home })),
-    shortlistHardNegatives: cached(createShortlistHardNegatives({ store, home })),
-    synthesizeVariants: cached(createSynthesizeVariants({ store, home })),
-    assembleTwin: cached(createAssembleTwin({ store, home })),
-    buildFgvqa: cached(createBuildFgvqa({ store, home })),
-    predictFgvqa: cached(createPredictFgvqa({ store, home, logs })),
-    scoreFgvqa: cached(createScoreFgvqa({ store, home })),
-    renderTable: cached(createRenderTable({ store, home })),
-    renderPlot: cached(createRenderPlot({ store, home })),
-    noop: cached(async (input) => ({ outputs: (parseInputs(noopInputs, input).outputs ?? {}) as JsonObject, attempt: Context.current().info.attempt })),
+    ...legacyNames(stages, openReviewStage),
+  };
+}
+
+/**
+ * Activity names of runs compiled before activities were named by their kind's `uses`
+ * (twinflow 0.1): a run submitted then carries them in its compiled spec, so workers keep
+ * them until no such run is left.
+ */
+const LEGACY_NAMES = {
+  runShell: 'core/shell', noop: 'core/noop', decideByPolicy: 'core/decide', readCatalog: 'twin/source',
+  mergeDuplicates: 'twin/merge', prepareImages: 'images/prepare', embedImages: 'embed/images',
+  dedupeCandidates: 'twin/dedupe', shortlistHardNegatives: 'twin/shortlist', synthesizeVariants: 'twin/synthesize-variants',
+  assembleTwin: 'twin/assemble', buildFgvqa: 'fgvqa/build', predictFgvqa: 'fgvqa/predict', scoreFgvqa: 'fgvqa/score',
+  renderTable: 'report/table', renderPlot: 'report/plot',
+} as const;
+
+function legacyNames<R>(stages: Record<(typeof LEGACY_NAMES)[keyof typeof LEGACY_NAMES], StageActivity>, openReview: R) {
+  const named = { openReview } as Record<keyof typeof LEGACY_NAMES, StageActivity> & { openReview: R };
+  for (const [old, uses] of Object.entries(LEGACY_NAMES) as [keyof typeof LEGACY_NAMES, keyof typeof stages][]) named[old] = stages[uses];
+  return named;
+}
+
+/** Outputs that do not match the kind's declared schema fail the stage (a bug in the kind, not retried). */
+export function checkOutputs<O>(input: StageActivityInput, outputs: O): JsonObject {
+  const kind = getKind(input.uses);
+  const parsed = kind?.outputs.safeParse(outputs);
+  if (parsed && !parsed.success) {
+    const problems = parsed.error.issues.slice(0, 10).map((issue) => `outputs.${issue.path.join('.') || '(root)'}: ${issue.message}`).join('; ');
+    throw invalidOutput(
+      `stage ${input.stageId} (${input.uses}) ended with outputs that do not match what ${input.uses} declares: ${problems}. ` +
+      'This is a bug in the kind: report it with the stage log.',
+    );
+  }
+  return outputs as JsonObject;
+}
+
+function checkedOutputs<K extends StageKind>(run: Implementation<K>): StageActivity {
+  return async (input) => {
+    const result = await run(input);
+    return { ...result, outputs: checkOutputs(input, result.outputs) };
   };
 }
 

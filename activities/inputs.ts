@@ -1,6 +1,6 @@
-import { ApplicationFailure } from '@temporalio/activity';
 import type { z } from 'zod';
 import type { StageActivityInput } from './stage-io.js';
+import { invalidInput } from './failures.js';
 
 /**
  * Validates resolved inputs against a kind's schema. A mismatch fails the stage without
@@ -12,9 +12,5 @@ export function parseInputs<S extends z.ZodType>(schema: S, input: StageActivity
   const problems = parsed.error.issues
     .map((issue) => `with.${issue.path.join('.') || '(root)'}: ${issue.message}`)
     .join('; ');
-  throw ApplicationFailure.create({
-    type: 'InvalidStageInput',
-    nonRetryable: true,
-    message: `stage ${input.stageId} (${input.uses}) got invalid inputs after resolving expressions: ${problems}`,
-  });
+  throw invalidInput(`stage ${input.stageId} (${input.uses}) got invalid inputs after resolving expressions: ${problems}`);
 }

@@ -1,6 +1,4 @@
-import { ApplicationFailure } from '@temporalio/activity';
 import { execa } from 'execa';
-import type { StageFailureDetails } from './stage-io.js';
 import { readLines } from './data/lines.js';
 import { currentStageLock } from './stage-lock.js';
 import { ATTEMPT_ENV } from './process-groups.js';
@@ -87,15 +85,6 @@ export async function runInProcessGroup(cmd: GroupCommand): Promise<GroupExit> {
 /** "exited with code 7" or "was killed by SIGTERM". */
 export function describeExit(exit: GroupExit): string {
   return exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.exitCode}`;
-}
-
-/** The retryable failure of a command that did not exit 0: what ended it, what to do if known, and the last lines of its output. */
-export function commandFailed(what: string, exit: GroupExit, details: StageFailureDetails, hint?: string): ApplicationFailure {
-  return ApplicationFailure.create({
-    type: 'StageFailed',
-    message: `${what} ${describeExit(exit)}${hint ? `; ${hint}` : ''}; last ${details.logTail?.length} lines of output:\n${details.logTail?.join('\n')}`,
-    details: [details],
-  });
 }
 
 /** A tool's line longer than this reaches the log as a note of its length (a line of a GB must not kill the worker). */

@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { ApplicationFailure } from '@temporalio/activity';
 import { groupIsOurs, isAlive, killGroup } from './process-groups.js';
+import { FAILURE } from './failures.js';
 
 /**
  * One attempt of a stage at a time in its folder. Temporal runs an activity at least once:
@@ -140,7 +141,7 @@ async function clearIfAbandoned(file: string, held: LockHolder): Promise<boolean
 
 function busy(dir: string, held: LockHolder, waitMs: number): ApplicationFailure {
   return ApplicationFailure.create({
-    type: 'StageFolderBusy',
+    type: FAILURE.stageFolderBusy,
     message:
       `the stage folder ${dir} is still used by attempt ${held.attempt} (${held.activityId}) of worker pid ${held.pid} on ${held.host} ` +
       `since ${held.since}; it did not let go within ${Math.round(waitMs / 1000)} s. If that worker is gone for good, ` +

@@ -65,7 +65,7 @@ export async function evalBench(): Promise<string[]> {
     const queries = path.join(root, 'queries.jsonl');
     await fs.writeFile(queries, Array.from({ length: QUERIES }, (_, i) => JSON.stringify({ id: `q${i}`, source: 'bench', type: 'pair', images, question: 'same?', answer: 'yes' })).join('\n') + '\n');
     const t0 = performance.now();
-    const result = await run(acts.predictFgvqa, 'fgvqa/predict', { queries, endpoint: server.url, model: 'fixed-latency', concurrency: CONCURRENCY, apiKeyEnv: 'NO_KEY' });
+    const result = await run(acts['fgvqa/predict'], 'fgvqa/predict', { queries, endpoint: server.url, model: 'fixed-latency', concurrency: CONCURRENCY, apiKeyEnv: 'NO_KEY' });
     const seconds = (performance.now() - t0) / 1000;
     const achieved = QUERIES / seconds;
     const ideal = CONCURRENCY / (LATENCY_MS / 1000);
@@ -78,7 +78,7 @@ export async function evalBench(): Promise<string[]> {
     await fs.writeFile(qFile, rows.map((r) => JSON.stringify({ ...r, images: [], question: 'q' })).join('\n') + '\n');
     await fs.writeFile(pFile, rows.map((r, i) => JSON.stringify({ id: r.id, output: `Reasoning about ${i} details. <answer>${i % 3 ? r.answer : 'no'}</answer>` })).join('\n') + '\n');
     const t1 = performance.now();
-    await run(acts.scoreFgvqa, 'fgvqa/score', { queries: qFile, predictions: pFile });
+    await run(acts['fgvqa/score'], 'fgvqa/score', { queries: qFile, predictions: pFile });
     const scoreMs = performance.now() - t1;
     return [
       `(a) predict: ${QUERIES} queries at concurrency ${CONCURRENCY} against a ${LATENCY_MS} ms endpoint: ${seconds.toFixed(2)} s, ${achieved.toFixed(1)} queries/s ` +

@@ -176,7 +176,7 @@ function compileStage(facts: StageFacts, spec: PipelineSpec): CompiledStage[] {
     uses: stage.uses,
     kindVersion: kind.version,
     handler: kind.handler,
-    activity: kind.activity ?? '',
+    activity: kind.handler === 'approval' ? '' : kind.uses,
     needs: [],
     with: (stage.with ?? {}) as JsonObject,
     shellFields: [...(kind.shellFields ?? [])],

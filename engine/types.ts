@@ -40,7 +40,11 @@ export interface CompiledStage {
   uses: string;
   kindVersion: string;
   handler: StageHandler;
-  /** Activity type name for `handler: 'activity'`, empty otherwise. */
+  /**
+   * Activity type the stage runs: its kind's `uses` name (the opening activity of a
+   * review), empty for an approval. Runs compiled before kinds were keyed by `uses`
+   * carry the old names, which workers still register (activities/kinds.ts).
+   */
   activity: string;
   /** Compiled ids this stage waits for: explicit `needs` plus every stage its expressions reference. */
   needs: string[];

@@ -38,8 +38,8 @@ import { applyDecision, checkDecision, refuse } from './decisions.js';
 import { describeFailure, untilAWorkerFinishes } from './failures.js';
 import { reviewWorkflow, type ReviewCarried } from './review.js';
 import { reviewWorkflowId } from './review-messages.js';
+import { NON_RETRYABLE } from '../engine/failures.js';
 
-const NON_RETRYABLE = ['InvalidStageInput', 'OutputsTooLarge'];
 
 const { lookupCache } = proxyLocalActivities<Activities>({
   startToCloseTimeout: '1 minute',

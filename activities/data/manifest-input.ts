@@ -6,6 +6,7 @@ import { digestOf, type ArtifactStore } from '../artifact-store.js';
 import type { StageActivityInput } from '../stage-io.js';
 import { describeProblems, readJsonl, type JsonlProblem } from './jsonl.js';
 import type { ManifestRow } from './manifest.js';
+import { invalidInput } from '../failures.js';
 
 /** Reading the instance manifest a data stage receives, with the errors a person can act on. */
 
@@ -24,7 +25,7 @@ export async function artifactFile(
   try {
     digestOf(ref);
   } catch (err) {
-    throw ApplicationFailure.create({ type: 'InvalidStageInput', nonRetryable: true, message: `${where}: ${messageOf(err)}; ${hint}` });
+    throw invalidInput(`${where}: ${messageOf(err)}; ${hint}`);
   }
   try {
     return await store.file(ref);
@@ -40,7 +41,7 @@ export async function pathOrArtifactFile(store: ArtifactStore, value: string | A
   if (typeof value !== 'string') return artifactFile(store, value, input, field);
   const file = path.resolve(value);
   if (await fs.access(file).then(() => true, () => false)) return file;
-  throw ApplicationFailure.create({ type: 'InvalidStageInput', nonRetryable: true, message: `stage ${input.stageId} (${input.uses}): ${field}: ${file} does not exist or cannot be read` });
+  throw invalidInput(`stage ${input.stageId} (${input.uses}): ${field}: ${file} does not exist or cannot be read`);
 }
 
 export function manifestFile(store: ArtifactStore, ref: ArtifactRef, input: StageActivityInput): Promise<string> {
@@ -81,9 +82,5 @@ export async function readManifestRows(file: string, input: StageActivityInput):
 }
 
 function invalidManifest(problems: JsonlProblem[], input: StageActivityInput): ApplicationFailure {
-  return ApplicationFailure.create({
-    type: 'InvalidManifest',
-    nonRetryable: true,
-    message: `stage ${input.stageId} (${input.uses}): the instances manifest has ${describeProblems(problems)}; fix the stage that wrote it`,
-  });
+  return invalidInput(`stage ${input.stageId} (${input.uses}): the instances manifest has ${describeProblems(problems)}; fix the stage that wrote it`);
 }

@@ -6,17 +6,19 @@ import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activ
 import * as ort from 'onnxruntime-node';
 import { z } from 'zod';
 import { EMBED_INDEX_MEDIA_TYPE, MATRIX_MEDIA_TYPE, embedInputs, preprocessPathFor } from '../../engine/kinds/embed.js';
-import type { JsonObject } from '../../engine/types.js';
 import type { ArtifactStore } from '../artifact-store.js';
 import { JsonlWriter, readJsonl } from '../data/jsonl.js';
 import type { ManifestRow } from '../data/manifest.js';
 import type { HomeLayout } from '../home.js';
 import { parseInputs } from '../inputs.js';
 import { countManifestImages, manifestFile } from '../data/manifest-input.js';
-import type { StageActivityInput, StageActivityResult } from '../stage-io.js';
+import type { StageActivityInput } from '../stage-io.js';
 import { l2Normalize, toLittleEndian } from './matrix.js';
 import { decodePixels, pixelsToInput } from './pixels.js';
 import { sha256File } from '../host-files.js';
+import { invalidInput, invalidModel } from '../failures.js';
+import { embedKind } from '../../engine/kinds/embed.js';
+import type { Implementation } from '../kind-implementation.js';
 
 /** The preprocessing spec that travels with an encoder (see scripts/convert-embedding-model.ts). */
 export const preprocessSpecSchema = z.object({
@@ -52,9 +54,9 @@ const HEARTBEAT_MS = 200;
  * order, from any ONNX image encoder its preprocessing spec describes. One session per call;
  * the next batch decodes while the current one runs, and only one batch is ever in memory.
  */
-export function createEmbedImages(deps: { store: ArtifactStore; home: HomeLayout }) {
+export function createEmbedImages(deps: { store: ArtifactStore; home: HomeLayout }): Implementation<typeof embedKind> {
   const { store, home } = deps;
-  return async function embedImages(input: StageActivityInput): Promise<StageActivityResult> {
+  return async function embedImages(input: StageActivityInput) {
     const ctx = Context.current();
     const spec = parseInputs(embedInputs, input);
     const pre = await loadPreprocess(spec, input);
@@ -81,7 +83,7 @@ export function createEmbedImages(deps: { store: ArtifactStore; home: HomeLayout
       const indexRef = await store.putFile(index.file, EMBED_INDEX_MEDIA_TYPE);
       embeddings.counts = { rows: total, dims: pre.dims };
       indexRef.counts = { rows: total };
-      const outputs = { embeddings, index: indexRef, counts: { images: total, dims: pre.dims } } as unknown as JsonObject;
+      const outputs = { embeddings, index: indexRef, counts: { images: total, dims: pre.dims } };
       return { outputs, attempt: ctx.info.attempt };
     } finally {
       clearInterval(timer);
@@ -153,11 +155,7 @@ async function decode(job: Job, file: string, size: number): Promise<Buffer> {
   try {
     return await decodePixels(file, size);
   } catch (err) {
-    throw ApplicationFailure.create({
-      type: 'ImageUnreadable',
-      nonRetryable: true,
-      message: `instance ${job.instance_id}: cannot decode ${job.origin ?? file} (${messageOf(err)}); embed/images reads a prepared manifest, so run images/prepare first`,
-    });
+    throw invalidInput(`instance ${job.instance_id}: cannot decode ${job.origin ?? file} (${messageOf(err)}); embed/images reads a prepared manifest, so run images/prepare first`);
   }
 }
 
@@ -170,12 +168,8 @@ async function runBatch(
   const out = results[pre.outputName]!;
   const dims = out.dims.slice(1).reduce((a, b) => a * b, 1);
   if (out.type !== 'float32' || out.dims[0] !== n || dims !== pre.dims) {
-    throw ApplicationFailure.create({
-      type: 'InvalidModel',
-      nonRetryable: true,
-      message: `stage ${input.stageId} (${input.uses}): output '${pre.outputName}' of ${spec.model} is ${out.type} [${out.dims.join(', ')}] ` +
-        `for a batch of ${n}, but its preprocessing spec says dims ${pre.dims}; fix dims or outputName in the spec`,
-    });
+    throw invalidModel(`stage ${input.stageId} (${input.uses}): output '${pre.outputName}' of ${spec.model} is ${out.type} [${out.dims.join(', ')}] ` +
+        `for a batch of ${n}, but its preprocessing spec says dims ${pre.dims}; fix dims or outputName in the spec`);
   }
   const rows = new Float32Array(out.data as Float32Array); // a copy: the tensor's memory belongs to onnxruntime
   if (spec.normalize) for (let i = 0; i < n; i++) l2Normalize(rows.subarray(i * dims, (i + 1) * dims));
@@ -203,9 +197,7 @@ async function loadPreprocess(spec: EmbedSpec, input: StageActivityInput): Promi
 }
 
 async function openSession(spec: EmbedSpec, pre: PreprocessSpec, input: StageActivityInput): Promise<ort.InferenceSession> {
-  const fail = (message: string) => ApplicationFailure.create({
-    type: 'InvalidModel', nonRetryable: true, message: `stage ${input.stageId} (${input.uses}): ${message}`,
-  });
+  const fail = (message: string) => invalidModel(`stage ${input.stageId} (${input.uses}): ${message}`);
   let session: ort.InferenceSession;
   try {
     session = await ort.InferenceSession.create(path.resolve(spec.model), {

@@ -1,12 +1,11 @@
 import path from 'node:path';
-import { ApplicationFailure, Context } from '@temporalio/activity';
+import { Context } from '@temporalio/activity';
 import { buildInputs, FGVQA_QUERIES_MEDIA_TYPE } from '../../engine/kinds/fgvqa.js';
-import type { JsonObject } from '../../engine/types.js';
 import type { ArtifactStore } from '../artifact-store.js';
 import { JsonlWriter } from '../data/jsonl.js';
 import type { HomeLayout } from '../home.js';
 import { parseInputs } from '../inputs.js';
-import type { StageActivityInput, StageActivityResult } from '../stage-io.js';
+import type { StageActivityInput } from '../stage-io.js';
 import { startHeartbeat } from '../similarity/heartbeat.js';
 import { drawChecked, nearestChecked } from './checked-draw.js';
 import { ImageChecker } from './image-check.js';
@@ -15,6 +14,9 @@ import { readPublished, type PublishedQuery } from './published.js';
 import { TooFewError } from './queries.js';
 import type { SourceContext } from './source-files.js';
 import { SOURCES, SourceError } from './sources.js';
+import { invalidInput } from '../failures.js';
+import { buildKind } from '../../engine/kinds/fgvqa.js';
+import type { Implementation } from '../kind-implementation.js';
 
 const PROBLEM_LINES = 20;
 
@@ -27,12 +29,12 @@ type QueryRow = Omit<PublishedQuery, 'extra'> & { identities?: string[]; extra?:
  * was checked (inside the dataset folder, a readable image file) and is named by its copy
  * in the artifact store, so the queries' digest covers the images' bytes.
  */
-export function createBuildFgvqa(deps: { store: ArtifactStore; home: HomeLayout }) {
-  return async function buildFgvqa(input: StageActivityInput): Promise<StageActivityResult> {
+export function createBuildFgvqa(deps: { store: ArtifactStore; home: HomeLayout }): Implementation<typeof buildKind> {
+  return async function buildFgvqa(input: StageActivityInput) {
     const ctx = Context.current();
     const opts = parseInputs(buildInputs, input);
     const fail = (message: string): never => {
-      throw ApplicationFailure.create({ type: 'InvalidStageInput', nonRetryable: true, message: `stage ${input.stageId} (fgvqa/build, ${opts.source}): ${message}` });
+      throw invalidInput(`stage ${input.stageId} (fgvqa/build, ${opts.source}): ${message}`);
     };
     const problems: string[] = [];
     let skipped = 0;
@@ -100,6 +102,6 @@ export function createBuildFgvqa(deps: { store: ArtifactStore; home: HomeLayout 
       counts,
       problems: skipped > problems.length ? [...problems, `… and ${skipped - problems.length} more`] : problems,
     };
-    return { outputs: outputs as unknown as JsonObject, attempt: ctx.info.attempt };
+    return { outputs: outputs, attempt: ctx.info.attempt };
   };
 }

@@ -1,8 +1,8 @@
-import { ApplicationFailure } from '@temporalio/activity';
 import { fingerprint } from '../cache-keys.js';
 import { pathOrArtifactFile } from '../data/manifest-input.js';
 import { answerFromEmbeddings, calibrateOnPairs, ImageEncoder } from './baseline.js';
 import type { BackendResult, BackendRun, PredictDeps } from './predict.js';
+import { invalidInput } from '../failures.js';
 
 /**
  * Backend embedding-baseline: the non-VLM baseline in the worker, answering like
@@ -15,7 +15,7 @@ export async function answerWithBaseline(deps: PredictDeps, run: BackendRun): Pr
   const { input } = run;
   const b = run.opts.baseline!;
   const where = `stage ${input.stageId} (fgvqa/predict, embedding-baseline)`;
-  const refuse = (message: string) => ApplicationFailure.create({ type: 'InvalidStageInput', nonRetryable: true, message: `${where}: ${message}` });
+  const refuse = (message: string) => invalidInput(`${where}: ${message}`);
   const calibrationFile = b.calibrate === undefined ? undefined : await pathOrArtifactFile(deps.store, b.calibrate, input, 'with.baseline.calibrate');
   if (calibrationFile && await fingerprint(calibrationFile) === await fingerprint(run.queriesFile)) {
     throw refuse('with.baseline.calibrate holds the very queries being predicted; calibrating on them would use their labels. ' +

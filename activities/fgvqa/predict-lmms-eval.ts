@@ -1,11 +1,10 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { ApplicationFailure } from '@temporalio/activity';
-import type { StageFailureDetails } from '../stage-io.js';
 import { StageLogs } from '../stage-log.js';
-import { commandFailed, runInProcessGroup } from '../process-group.js';
+import { runTool } from '../tool-run.js';
 import { findSamplesFile, lmmsEvalArgv, parseLmmsEvalProgress, readLmmsEvalSamples, writeLmmsEvalTask } from './lmms-eval.js';
 import type { BackendResult, BackendRun, PredictDeps } from './predict.js';
+import { toolFailed, toolOutputInvalid } from '../failures.js';
 
 /**
  * Backend lmms-eval: one run of `python -m lmms_eval` over the queries still unanswered,
@@ -25,59 +24,46 @@ export async function runLmmsEval(deps: PredictDeps, run: BackendRun): Promise<B
   // A fresh output folder per attempt: the samples read afterwards are this run's.
   await fs.rm(output, { recursive: true, force: true });
   const argv = lmmsEvalArgv(o, { include: taskDir, output }, run.opts.maxTokens);
-  const log = await (deps.logs ?? new StageLogs(deps.home)).open(input.runId, input.stageId, `attempt ${run.attempt} at ${new Date().toISOString()} on pid ${process.pid}: ${argv.join(' ')}`);
   let shown = -1;
   // lmms-eval catches what fails during evaluation, logs it and exits 0 (unless --verbosity DEBUG).
   let evaluationError: string | undefined;
-  try {
-    const exit = await runInProcessGroup({
-      argv,
-      cwd: process.cwd(),
-      env: { PYTHONUNBUFFERED: '1', ...o.env },
-      signal: run.signal,
-      onLine: (line) => {
-        const reported = EVALUATION_ERROR.exec(line);
-        if (reported) evaluationError = reported[1];
-        const bar = parseLmmsEvalProgress(line);
-        // A redrawn bar is a line per redraw; the log keeps one per percent.
-        if (bar) {
-          run.progress(Math.floor((bar.done / bar.total) * todo.length));
-          const percent = Math.floor((100 * bar.done) / bar.total);
-          if (percent === shown) return;
-          shown = percent;
-        }
-        log.line(line);
-      },
-    });
-    if (run.signal.aborted) return { counts: { asked: todo.length } };
-    const details: StageFailureDetails = { attempt: run.attempt, exitCode: exit.exitCode, logTail: log.lastLines(), log: log.file };
-    const advice = hint(exit.exitCode, details.logTail ?? [], argv[0]);
-    if (exit.exitCode !== 0) throw commandFailed(`${where}: ${argv[0]} -m lmms_eval`, exit, details, advice);
-    if (evaluationError !== undefined) {
-      // Retryable, like a crash: an out-of-memory GPU or a flaky download may pass next time.
-      throw ApplicationFailure.create({
-        type: 'StageFailed', details: [details],
-        message: `${where}: lmms-eval reported an error during evaluation (it exits 0 when it does): ${evaluationError}` +
-          `${advice ? `; ${advice}` : ''}; ` +
-          `last ${details.logTail?.length} lines of output:\n${details.logTail?.join('\n')}`,
-      });
-    }
-    const found = await findSamplesFile(output);
-    if (!found) {
-      throw ApplicationFailure.create({
-        type: 'LmmsEvalOutputMissing', nonRetryable: true, details: [details],
-        message: `${where}: lmms-eval exited 0 but wrote no *_samples_*.jsonl under ${output} (did extraArgs replace --output_path or drop --log_samples?); ` +
-          `last lines of output:\n${details.logTail?.join('\n')}`,
-      });
-    }
-    await keepSamples(run, found.samples, where);
-    return {
-      counts: { asked: todo.length },
-      outputs: { lmmsEval: { samples: found.samples, ...(found.results ? { results: found.results } : {}), task: taskDir } },
-    };
-  } finally {
-    await log.close();
+  const tool = await runTool(deps.logs ?? new StageLogs(deps.home), input, {
+    what: `${where}: ${argv[0]} -m lmms_eval`,
+    argv,
+    cwd: process.cwd(),
+    env: { PYTHONUNBUFFERED: '1', ...o.env },
+    onLine: (line) => {
+      const reported = EVALUATION_ERROR.exec(line);
+      if (reported) evaluationError = reported[1];
+      const bar = parseLmmsEvalProgress(line);
+      // A redrawn bar is a line per redraw; the log keeps one per percent.
+      if (!bar) return true;
+      run.progress(Math.floor((bar.done / bar.total) * todo.length));
+      const percent = Math.floor((100 * bar.done) / bar.total);
+      if (percent === shown) return false;
+      shown = percent;
+      return true;
+    },
+    hint: (exit, tail) => hint(exit.exitCode, tail, argv[0]),
+  });
+  if (tool.cancelled) return { counts: { asked: todo.length } };
+  const details = tool.details;
+  if (evaluationError !== undefined) {
+    // Retryable, like a crash: an out-of-memory GPU or a flaky download may pass next time.
+    const advice = hint(0, details.logTail ?? [], argv[0]);
+    throw toolFailed(`${where}: lmms-eval reported an error during evaluation (it exits 0 when it does): ${evaluationError}` +
+      `${advice ? `; ${advice}` : ''}; last ${details.logTail?.length} lines of output:\n${details.logTail?.join('\n')}`, details);
   }
+  const found = await findSamplesFile(output);
+  if (!found) {
+    throw toolOutputInvalid(`${where}: lmms-eval exited 0 but wrote no *_samples_*.jsonl under ${output} (did extraArgs replace --output_path or drop --log_samples?); ` +
+        `last lines of output:\n${details.logTail?.join('\n')}`, details);
+  }
+  await keepSamples(run, found.samples, where);
+  return {
+    counts: { asked: todo.length },
+    outputs: { lmmsEval: { samples: found.samples, ...(found.results ? { results: found.results } : {}), task: taskDir } },
+  };
 }
 
 /** Doc ids count the lines of the dataset we wrote, i.e. `todo` in order; the target (the query id) must agree. */
@@ -94,10 +80,7 @@ async function keepSamples(run: BackendRun, file: string, where: string): Promis
     }
   }
   if (problems.length) {
-    throw ApplicationFailure.create({
-      type: 'LmmsEvalOutputUnreadable', nonRetryable: true,
-      message: `${where}: ${file} does not match the queries written for the run: ${problems.slice(0, 5).join('; ')}`,
-    });
+    throw toolOutputInvalid(`${where}: ${file} does not match the queries written for the run: ${problems.slice(0, 5).join('; ')}`);
   }
   for (const q of run.todo) if (!answered.has(q.id)) run.fail(q.id, `not in lmms-eval's samples file ${file}`);
 }

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { ApplicationFailure, Context } from '@temporalio/activity';
+import { Context } from '@temporalio/activity';
 import { FGVQA_PREDICTIONS_MEDIA_TYPE, predictInputs, type PredictInputs } from '../../engine/kinds/fgvqa.js';
 import type { ArtifactRef, JsonObject } from '../../engine/types.js';
 import type { ArtifactStore } from '../artifact-store.js';
@@ -12,10 +12,13 @@ import { mapBounded } from '../data/concurrency.js';
 import type { HomeLayout } from '../home.js';
 import type { StageLogs } from '../stage-log.js';
 import { parseInputs } from '../inputs.js';
-import type { StageActivityInput, StageActivityResult } from '../stage-io.js';
+import type { StageActivityInput } from '../stage-io.js';
 import { askChat, ChatError, type ChatOptions } from './chat-client.js';
 import { runLmmsEval } from './predict-lmms-eval.js';
 import { answerWithBaseline } from './predict-baseline.js';
+import { cancelled, incomplete, invalidInput } from '../failures.js';
+import { predictKind } from '../../engine/kinds/fgvqa.js';
+import type { Implementation } from '../kind-implementation.js';
 
 export interface PredictQuery {
   id: string;
@@ -62,13 +65,13 @@ export type PredictDeps = {
  * Queries that cannot be answered fail the stage with a report; what was answered stays
  * for `twinflow retry`.
  */
-export function createPredictFgvqa(deps: PredictDeps) {
+export function createPredictFgvqa(deps: PredictDeps): Implementation<typeof predictKind> {
   const backends: Record<PredictInputs['backend'], (run: BackendRun) => Promise<BackendResult>> = {
     openai: askEndpoint,
     'lmms-eval': (run) => runLmmsEval(deps, run),
     'embedding-baseline': (run) => answerWithBaseline(deps, run),
   };
-  return async function predictFgvqa(input: StageActivityInput): Promise<StageActivityResult> {
+  return async function predictFgvqa(input: StageActivityInput) {
     const ctx = Context.current();
     const opts = parseInputs(predictInputs, input);
     const { file: queriesFile, queries } = await readPredictQueries(deps.store, opts.queries, input);
@@ -103,17 +106,14 @@ export function createPredictFgvqa(deps: PredictDeps) {
       await new Promise<void>((resolve) => out.end(resolve));
     }
     beat();
-    if (ctx.cancellationSignal.aborted) throw ApplicationFailure.create({ type: 'Cancelled', nonRetryable: true, message: `cancelled with ${answers.size} of ${queries.length} answers kept` });
+    if (ctx.cancellationSignal.aborted) throw cancelled(`cancelled with ${answers.size} of ${queries.length} answers kept`);
     if (failures.length) {
       // In query order, whatever order the retries ended in.
       const order = new Map(queries.map((q, i) => [q.id, i]));
       failures.sort((a, b) => order.get(a.id)! - order.get(b.id)!);
       const first = failures.slice(0, 3).map((f) => `${f.id}: ${f.error}`).join('; ');
-      throw ApplicationFailure.create({
-        type: 'PredictIncomplete', nonRetryable: true,
-        message: `stage ${input.stageId} (fgvqa/predict): ${failures.length} of ${queries.length} queries got no answer (${first}); ` +
-          `the ${answers.size} answers are kept in ${partial}: retry the stage to ask only the rest`,
-      });
+      throw incomplete(`stage ${input.stageId} (fgvqa/predict): ${failures.length} of ${queries.length} queries got no answer (${first}); ` +
+          `the ${answers.size} answers are kept in ${partial}: retry the stage to ask only the rest`);
     }
     const final = path.join(dir, 'predictions.jsonl');
     await fs.writeFile(final, queries.map((q) => `${JSON.stringify({ id: q.id, output: answers.get(q.id) })}\n`).join(''));
@@ -123,7 +123,7 @@ export function createPredictFgvqa(deps: PredictDeps) {
       counts: { queries: queries.length, answered: answers.size, resumed, ...result.counts },
       ...result.outputs,
     };
-    return { outputs: outputs as unknown as JsonObject, attempt: ctx.info.attempt };
+    return { outputs: outputs, attempt: ctx.info.attempt };
   };
 }
 
@@ -175,7 +175,7 @@ async function readPredictQueries(store: ArtifactStore, value: string | Artifact
     else queries.push({ id: q.id, question: q.question, images: q.images.map(String) });
   }
   if (problems.length) {
-    throw ApplicationFailure.create({ type: 'InvalidStageInput', nonRetryable: true, message: `stage ${input.stageId} (fgvqa/predict): with.queries has ${problems.length} bad line(s): ${problems.slice(0, 5).join('; ')}` });
+    throw invalidInput(`stage ${input.stageId} (fgvqa/predict): with.queries has ${problems.length} bad line(s): ${problems.slice(0, 5).join('; ')}`);
   }
   return { file, queries };
 }

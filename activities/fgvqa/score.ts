@@ -1,15 +1,17 @@
 import path from 'node:path';
-import { ApplicationFailure, Context } from '@temporalio/activity';
+import { Context } from '@temporalio/activity';
 import { FGVQA_RESULTS_MEDIA_TYPE, scoreInputs } from '../../engine/kinds/fgvqa.js';
-import type { JsonObject } from '../../engine/types.js';
 import type { ArtifactStore } from '../artifact-store.js';
 import { describeProblems, JsonlWriter, readJsonl, type JsonlProblem, problemText } from '../data/jsonl.js';
 import { pathOrArtifactFile } from '../data/manifest-input.js';
 import type { HomeLayout } from '../home.js';
 import { parseInputs } from '../inputs.js';
-import type { StageActivityInput, StageActivityResult } from '../stage-io.js';
+import type { StageActivityInput } from '../stage-io.js';
 import { isCorrect, parseAnswer, type QueryType } from './answers.js';
 import { summarize, type ScoredQuery } from './summary.js';
+import { invalidInput } from '../failures.js';
+import { scoreKind } from '../../engine/kinds/fgvqa.js';
+import type { Implementation } from '../kind-implementation.js';
 
 /** One FGVQA query as `fgvqa/build` writes it (the fields scoring needs). */
 export interface Query {
@@ -20,7 +22,7 @@ export interface Query {
 }
 
 const fail = (input: StageActivityInput, message: string): never => {
-  throw ApplicationFailure.create({ type: 'InvalidStageInput', nonRetryable: true, message: `stage ${input.stageId} (${input.uses}): ${message}` });
+  throw invalidInput(`stage ${input.stageId} (${input.uses}): ${message}`);
 };
 
 /** Queries of one or more files (e.g. one per source), in order; an id may appear only once in all. */
@@ -99,8 +101,8 @@ export function scoreQueries(queries: readonly Query[], outputs: ReadonlyMap<str
   return { rows, strict };
 }
 
-export function createScoreFgvqa(deps: { store: ArtifactStore; home: HomeLayout }) {
-  return async function scoreFgvqa(input: StageActivityInput): Promise<StageActivityResult> {
+export function createScoreFgvqa(deps: { store: ArtifactStore; home: HomeLayout }): Implementation<typeof scoreKind> {
+  return async function scoreFgvqa(input: StageActivityInput) {
     const opts = parseInputs(scoreInputs, input);
     const files = (value: typeof opts.queries, field: string) => Promise.all((Array.isArray(value) ? value : [value])
       .map((v, i) => pathOrArtifactFile(deps.store, v, input, Array.isArray(value) ? `${field}[${i}]` : field)));
@@ -124,6 +126,6 @@ export function createScoreFgvqa(deps: { store: ArtifactStore; home: HomeLayout 
       counts: { queries: queries.length, scored: rows.length - missing, missing, ...read.counts },
       problems: read.problems,
     };
-    return { outputs: outputs as unknown as JsonObject, attempt: Context.current().info.attempt };
+    return { outputs: outputs, attempt: Context.current().info.attempt };
   };
 }

@@ -1,19 +1,21 @@
 import os from 'node:os';
 import path from 'node:path';
-import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
+import { CancelledFailure, Context } from '@temporalio/activity';
 import sharp from 'sharp';
 import { DEFAULT_MEMORY_MB, prepareInputs } from '../../engine/kinds/images.js';
-import type { JsonObject } from '../../engine/types.js';
 import type { ArtifactStore } from '../artifact-store.js';
 import { JsonlWriter, readJsonl } from '../data/jsonl.js';
 import { MANIFEST_MEDIA_TYPE, type ManifestImage, type ManifestRow } from '../data/manifest.js';
 import type { HomeLayout } from '../home.js';
 import { parseInputs } from '../inputs.js';
 import { countManifestImages, manifestFile } from '../data/manifest-input.js';
-import type { StageActivityInput, StageActivityResult } from '../stage-io.js';
+import type { StageActivityInput } from '../stage-io.js';
 import { IMAGE_MEMORY_ENV, MiB, processImageMemory, type MemoryBudget } from './memory-budget.js';
 import { prepareImage, type ImageContext, type ImageOutcome, type PrepareSpec } from './prepare-image.js';
 import { limiter } from '../data/concurrency.js';
+import { invalidWorkerSetting } from '../failures.js';
+import { prepareKind } from '../../engine/kinds/images.js';
+import type { Implementation } from '../kind-implementation.js';
 
 export const QUARANTINE_MEDIA_TYPE = 'application/x-twinflow-quarantine+jsonl';
 
@@ -34,9 +36,9 @@ const HEARTBEAT_MS = 200;
  * quarantine report with a reason; the stage fails only when the manifest itself is unusable.
  * Decodes reserve their memory from `budget`, by default the one this worker process shares.
  */
-export function createPrepareImages(deps: { store: ArtifactStore; home: HomeLayout; budget?: MemoryBudget }) {
+export function createPrepareImages(deps: { store: ArtifactStore; home: HomeLayout; budget?: MemoryBudget }): Implementation<typeof prepareKind> {
   const { store, home } = deps;
-  return async function prepareImages(input: StageActivityInput): Promise<StageActivityResult> {
+  return async function prepareImages(input: StageActivityInput) {
     const ctx = Context.current();
     const parsed = parseInputs(prepareInputs, input);
     const spec: PrepareSpec = { ...parsed, concurrency: parsed.concurrency ?? os.availableParallelism() };
@@ -62,7 +64,7 @@ export function createPrepareImages(deps: { store: ArtifactStore; home: HomeLayo
       const quarantine = await store.putFile(report.file, QUARANTINE_MEDIA_TYPE);
       instances.counts = { instances: counts.instances, images: counts.prepared };
       quarantine.counts = { rows: report.rows, images: counts.quarantined };
-      const outputs = { instances, quarantine, counts } as unknown as JsonObject;
+      const outputs = { instances, quarantine, counts };
       return { outputs, attempt: ctx.info.attempt };
     } finally {
       clearInterval(timer);
@@ -82,17 +84,12 @@ function workerBudget(given: MemoryBudget | undefined, spec: PrepareSpec, input:
   try {
     budget = given ?? processImageMemory(DEFAULT_MEMORY_MB);
   } catch (err) {
-    throw ApplicationFailure.create({ type: 'InvalidWorkerSetting', nonRetryable: true, message: `${where}: ${(err as Error).message}` });
+    throw invalidWorkerSetting(`${where}: ${(err as Error).message}`);
   }
   if (spec.memoryMB * MiB <= budget.capacity) return budget;
   const workerMB = Math.floor(budget.capacity / MiB);
-  throw ApplicationFailure.create({
-    type: 'WorkerImageMemoryTooSmall',
-    nonRetryable: true,
-    message:
-      `${where}: with.memoryMB ${spec.memoryMB} is more than this worker's image memory (${workerMB} MB, ${IMAGE_MEMORY_ENV}); ` +
-      `lower memoryMB, or start the worker with ${IMAGE_MEMORY_ENV}=${spec.memoryMB} or more`,
-  });
+  throw invalidWorkerSetting(`${where}: with.memoryMB ${spec.memoryMB} is more than this worker's image memory (${workerMB} MB, ${IMAGE_MEMORY_ENV}); ` +
+      `lower memoryMB, or start the worker with ${IMAGE_MEMORY_ENV}=${spec.memoryMB} or more`);
 }
 
 interface Counts {

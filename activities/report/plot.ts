@@ -3,13 +3,14 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { Context } from '@temporalio/activity';
 import { plotInputs } from '../../engine/kinds/report.js';
-import type { JsonObject } from '../../engine/types.js';
 import type { ArtifactStore } from '../artifact-store.js';
 import { renderSvg } from '../export/figure.js';
 import type { HomeLayout } from '../home.js';
 import { parseInputs } from '../inputs.js';
-import type { StageActivityInput, StageActivityResult } from '../stage-io.js';
+import type { StageActivityInput } from '../stage-io.js';
 import { buildTable } from './table.js';
+import { plotKind } from '../../engine/kinds/report.js';
+import type { Implementation } from '../kind-implementation.js';
 
 type PlotModel = { name: string; size?: number; summary: { sources: Record<string, { total: { accuracy: number; ci?: [number, number] } }>; mean: { accuracy: number; ci?: [number, number] } } };
 
@@ -52,8 +53,8 @@ function cell(v: { accuracy: number; ci?: [number, number] } | null) {
   return { accuracy: v?.accuracy ?? null, lo: v?.ci?.[0] ?? v?.accuracy ?? null, hi: v?.ci?.[1] ?? v?.accuracy ?? null };
 }
 
-export function createRenderPlot(deps: { store: ArtifactStore; home: HomeLayout }) {
-  return async function renderPlot(input: StageActivityInput): Promise<StageActivityResult> {
+export function createRenderPlot(deps: { store: ArtifactStore; home: HomeLayout }): Implementation<typeof plotKind> {
+  return async function renderPlot(input: StageActivityInput) {
     const opts = parseInputs(plotInputs, input);
     const models = opts.models as PlotModel[];
     const spec = opts.chart === 'bars' ? barsSpec(models, opts.title) : scalingSpec([...models].sort((a, b) => a.size! - b.size!), opts.title);
@@ -65,6 +66,6 @@ export function createRenderPlot(deps: { store: ArtifactStore; home: HomeLayout 
     await fs.writeFile(svg, svgText);
     await sharp(Buffer.from(svgText), { density: 144 }).flatten({ background: '#ffffff' }).png().toFile(png);
     const files = { [path.basename(svg)]: await deps.store.putFile(svg, 'image/svg+xml'), [path.basename(png)]: await deps.store.putFile(png, 'image/png') };
-    return { outputs: { svg, png, files } as unknown as JsonObject, attempt: Context.current().info.attempt };
+    return { outputs: { svg, png, files }, attempt: Context.current().info.attempt };
   };
 }

@@ -1,12 +1,14 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { ApplicationFailure, Context } from '@temporalio/activity';
+import { Context } from '@temporalio/activity';
 import { TABLE1_SOURCES, tableInputs, type TableInputs } from '../../engine/kinds/report.js';
-import type { JsonObject } from '../../engine/types.js';
 import type { ArtifactStore } from '../artifact-store.js';
 import type { HomeLayout } from '../home.js';
 import { parseInputs } from '../inputs.js';
-import type { StageActivityInput, StageActivityResult } from '../stage-io.js';
+import type { StageActivityInput } from '../stage-io.js';
+import { invalidInput } from '../failures.js';
+import { tableKind } from '../../engine/kinds/report.js';
+import type { Implementation } from '../kind-implementation.js';
 
 /** Table 1's layout: one row per model, sources as groups of Pair / Multi / Total, then Mean. */
 
@@ -81,14 +83,14 @@ export function renderHtml(t: Table, intervals = false): string {
   ].join('\n');
 }
 
-export function createRenderTable(deps: { store: ArtifactStore; home: HomeLayout }) {
-  return async function renderTable(input: StageActivityInput): Promise<StageActivityResult> {
+export function createRenderTable(deps: { store: ArtifactStore; home: HomeLayout }): Implementation<typeof tableKind> {
+  return async function renderTable(input: StageActivityInput) {
     const opts = parseInputs(tableInputs, input);
     let table: Table;
     try {
       table = buildTable(opts);
     } catch (err) {
-      throw ApplicationFailure.create({ type: 'InvalidStageInput', nonRetryable: true, message: `stage ${input.stageId} (report/table): with.${(err as Error).message}` });
+      throw invalidInput(`stage ${input.stageId} (report/table): with.${(err as Error).message}`);
     }
     const dir = deps.home.stageDir(input.runId, input.stageId);
     await fs.mkdir(dir, { recursive: true });
@@ -100,6 +102,6 @@ export function createRenderTable(deps: { store: ArtifactStore; home: HomeLayout
     const files = Object.fromEntries(await Promise.all(Object.entries(written).map(async ([name, file]) => [name, await deps.store.putFile(file)])));
     const mean = Object.fromEntries(table.models.map((m) => [m.name, m.mean?.accuracy ?? 0]));
     const outputs = { markdown: written['table.md']!, html: written['table.html']!, json: written['table.json']!, files, mean };
-    return { outputs: outputs as unknown as JsonObject, attempt: Context.current().info.attempt };
+    return { outputs: outputs, attempt: Context.current().info.attempt };
   };
 }

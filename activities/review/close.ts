@@ -1,5 +1,5 @@
 import fs from 'node:fs/promises';
-import { ApplicationFailure, Context } from '@temporalio/activity';
+import { Context } from '@temporalio/activity';
 import type { ArtifactRef } from '../../engine/types.js';
 import type { AuditRecord, ReviewConfig } from '../../workflows/review-messages.js';
 import { encodeHashes } from '../../workflows/review-ids.js';
@@ -10,6 +10,7 @@ import type { StageActivityInput, StageActivityResult } from '../stage-io.js';
 import { finalDecisions, replayVotes } from './audit.js';
 import { writeReviewOutputs } from './outputs.js';
 import { REVIEW_AUDIT_MEDIA_TYPE } from './items.js';
+import { invalidInput } from '../failures.js';
 
 /** What the review workflow hands over when its queue is done. */
 export interface CloseReviewInput extends StageActivityInput {
@@ -53,7 +54,7 @@ export function createReviewActivities(deps: { store: ArtifactStore; home: HomeL
     async loadReviewIndex(input: { queue: ArtifactRef; total: number; offset: number; limit: number }): Promise<{ hashes: string }> {
       const ids = await readQueueIds(store, input.queue);
       if (ids.length !== input.total) {
-        throw ApplicationFailure.create({ type: 'InvalidStageInput', nonRetryable: true, message: `review queue holds ${ids.length} ids, expected ${input.total}` });
+        throw invalidInput(`review queue holds ${ids.length} ids, expected ${input.total}`);
       }
       return { hashes: encodeHashes(ids.slice(input.offset, input.offset + input.limit)) };
     },

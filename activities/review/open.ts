@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { ApplicationFailure, Context } from '@temporalio/activity';
+import { Context } from '@temporalio/activity';
 import { describePolicy, reviewInputs, type ReviewInputs } from '../../engine/kinds/review.js';
 import { parseDuration } from '../../engine/duration.js';
 import type { ArtifactRef, JsonObject } from '../../engine/types.js';
@@ -14,6 +14,7 @@ import type { StageActivityInput, StageActivityResult } from '../stage-io.js';
 import { REVIEW_QUEUE_MEDIA_TYPE, type ReviewItem } from './items.js';
 import { acceptedIds } from './policy.js';
 import { writeReviewOutputs } from './outputs.js';
+import { invalidInput } from '../failures.js';
 
 /** A review people decide: the queue the review workflow holds. */
 export interface OpenedReview {
@@ -77,13 +78,10 @@ async function readReviewItems(file: string, input: StageActivityInput): Promise
     }
   }
   if (problems.length) {
-    throw ApplicationFailure.create({
-      type: 'InvalidStageInput', nonRetryable: true,
-      message: `stage ${input.stageId} (core/review): with.items has ${describeProblems(problems)}; fix the stage that wrote the items`,
-    });
+    throw invalidInput(`stage ${input.stageId} (core/review): with.items has ${describeProblems(problems)}; fix the stage that wrote the items`);
   }
   if (items.length === 0) {
-    throw ApplicationFailure.create({ type: 'InvalidStageInput', nonRetryable: true, message: `stage ${input.stageId} (core/review): with.items holds no items; there is nothing to review` });
+    throw invalidInput(`stage ${input.stageId} (core/review): with.items holds no items; there is nothing to review`);
   }
   return items;
 }

@@ -1,5 +1,4 @@
 import fs from 'node:fs/promises';
-import { ApplicationFailure } from '@temporalio/activity';
 import type { ArtifactRef } from '../../engine/types.js';
 import type { ArtifactStore } from '../artifact-store.js';
 import { describeProblems, readJsonl, type JsonlProblem } from '../data/jsonl.js';
@@ -9,6 +8,7 @@ import type { EmbedIndexRow } from '../embed/embed-images.js';
 import { readMatrix, type Matrix } from '../embed/matrix.js';
 import type { ReviewImage } from '../review/items.js';
 import type { StageActivityInput } from '../stage-io.js';
+import { invalidInput } from '../failures.js';
 
 /** What a similarity stage reads: a manifest and the output of embed/images. */
 export interface EmbeddedInputs {
@@ -35,8 +35,8 @@ export interface InstanceMatrix {
   images: ReviewImage[];
 }
 
-function fail(input: StageActivityInput, message: string, type = 'InvalidStageInput'): never {
-  throw ApplicationFailure.create({ type, nonRetryable: true, message: `stage ${input.stageId} (${input.uses}): ${message}` });
+function fail(input: StageActivityInput, message: string): never {
+  throw invalidInput(`stage ${input.stageId} (${input.uses}): ${message}`);
 }
 
 /**

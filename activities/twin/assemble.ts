@@ -4,7 +4,7 @@ import { CancelledFailure, Context } from '@temporalio/activity';
 import {
   PARQUET_MEDIA_TYPE, SHAREGPT_MEDIA_TYPE, TWIN_META_MEDIA_TYPE, TWIN_ROWS_MEDIA_TYPE, assembleInputs, type AssembleSpec,
 } from '../../engine/kinds/assemble.js';
-import type { ArtifactRef, JsonObject } from '../../engine/types.js';
+import type { ArtifactRef } from '../../engine/types.js';
 import type { ArtifactStore } from '../artifact-store.js';
 import { writeDatasetCard } from '../export/dataset-card.js';
 import { writeQueriesPerInstanceSvg } from '../export/figure.js';
@@ -14,11 +14,13 @@ import { writeDatasetInfo } from '../export/sharegpt.js';
 import { RowTally, imagesPerInstance, instancePoints, usedImages, withTotal, type CountsWithTotal } from '../export/stats.js';
 import { fileSafe, type HomeLayout } from '../home.js';
 import { parseInputs } from '../inputs.js';
-import type { StageActivityInput, StageActivityResult } from '../stage-io.js';
+import type { StageActivityInput } from '../stage-io.js';
 import { failer, loadAssemblyInputs, type Loaded } from './assemble/load.js';
 import { checkCounts, orderQueries, planSplits, quotasFor, selectQueries, type SplitName, type SplitPlan } from './assemble/plan.js';
 import { buildVocabulary } from './assemble/rows.js';
 import { checkTemplates, DEFAULT_PAIR_TEMPLATES } from './prompts.js';
+import { assembleKind } from '../../engine/kinds/assemble.js';
+import type { Implementation } from '../kind-implementation.js';
 
 const HEARTBEAT_MS = 200;
 const SPLITS: SplitName[] = ['train', 'eval'];
@@ -37,9 +39,9 @@ export function defaultDatasetDir(home: HomeLayout, runId: string, stageId: stri
  * The folder is built beside its final place and moved there at the end: a retried or
  * cancelled attempt never leaves a half-written dataset under the final name.
  */
-export function createAssembleTwin(deps: { store: ArtifactStore; home: HomeLayout }) {
+export function createAssembleTwin(deps: { store: ArtifactStore; home: HomeLayout }): Implementation<typeof assembleKind> {
   const { store, home } = deps;
-  return async function assembleTwin(input: StageActivityInput): Promise<StageActivityResult> {
+  return async function assembleTwin(input: StageActivityInput) {
     const ctx = Context.current();
     const spec = parseInputs(assembleInputs, input);
     const templates = spec.templates ?? DEFAULT_PAIR_TEMPLATES;
@@ -67,7 +69,7 @@ export function createAssembleTwin(deps: { store: ArtifactStore; home: HomeLayou
       // The folder as one artifact, for hosts that cannot see `out` (`twinflow pull`, a GPU host).
       const datasetTree = await putTree(store, out, new Map([...Object.entries(files), ...result.images]));
       const outputs = { dataset: out, datasetTree, files, counts: result.counts };
-      return { outputs: outputs as unknown as JsonObject, attempt: ctx.info.attempt };
+      return { outputs: outputs, attempt: ctx.info.attempt };
     } catch (err) {
       await fs.rm(partial, { recursive: true, force: true });
       throw err;

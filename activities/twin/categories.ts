@@ -3,6 +3,7 @@ import { ApplicationFailure } from '@temporalio/activity';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { categoryRuleSchema, type CategoryRule } from '../../engine/kinds/twin.js';
+import { invalidInput } from '../failures.js';
 
 export interface CompiledRule {
   category: string;
@@ -44,5 +45,5 @@ export function categorize(rules: CompiledRule[], mainCategory: unknown, title: 
 }
 
 function invalid(message: string): ApplicationFailure {
-  return ApplicationFailure.create({ type: 'InvalidStageInput', nonRetryable: true, message });
+  return invalidInput(message);
 }

@@ -1,7 +1,6 @@
 import path from 'node:path';
 import { Context } from '@temporalio/activity';
 import { dedupeInputs } from '../../engine/kinds/similarity.js';
-import type { JsonObject } from '../../engine/types.js';
 import type { ArtifactStore } from '../artifact-store.js';
 import { JsonlWriter } from '../data/jsonl.js';
 import { topk, type TopkResult } from '../embed/topk.js';
@@ -10,7 +9,9 @@ import { parseInputs } from '../inputs.js';
 import { REVIEW_ITEMS_MEDIA_TYPE, type ReviewItem } from '../review/items.js';
 import { startHeartbeat } from '../similarity/heartbeat.js';
 import { instancesDone, loadInstanceMatrix, type InstanceMatrix } from '../similarity/instance-matrix.js';
-import type { StageActivityInput, StageActivityResult } from '../stage-io.js';
+import type { StageActivityInput } from '../stage-io.js';
+import { dedupeKind } from '../../engine/kinds/similarity.js';
+import type { Implementation } from '../kind-implementation.js';
 
 export const DEDUPE_QUESTION = 'Are these two listings the same product (the same object instance, possibly photographed differently)?';
 
@@ -42,8 +43,8 @@ interface PairEvidence {
  * people to confirm; twin/merge then merges what they accept. `deps.blockRows` overrides
  * the search's block size (tests use small blocks to cross boundaries).
  */
-export function createDedupeCandidates(deps: { store: ArtifactStore; home: HomeLayout; blockRows?: number }) {
-  return async function dedupeCandidates(input: StageActivityInput): Promise<StageActivityResult> {
+export function createDedupeCandidates(deps: { store: ArtifactStore; home: HomeLayout; blockRows?: number }): Implementation<typeof dedupeKind> {
+  return async function dedupeCandidates(input: StageActivityInput) {
     const ctx = Context.current();
     const spec = parseInputs(dedupeInputs, input);
     const set = await loadInstanceMatrix(deps.store, spec, input, { strict: true });
@@ -71,7 +72,7 @@ export function createDedupeCandidates(deps: { store: ArtifactStore; home: HomeL
     const candidates = await deps.store.putFile(out.file, REVIEW_ITEMS_MEDIA_TYPE);
     candidates.counts = { items: items.length };
     const counts = { products: set.rows.length, images: set.matrix.rows, flags: flags.length, candidates: items.length };
-    return { outputs: { candidates, counts } as unknown as JsonObject, attempt: ctx.info.attempt };
+    return { outputs: { candidates, counts }, attempt: ctx.info.attempt };
   };
 }
 

@@ -1,7 +1,6 @@
 import path from 'node:path';
-import { ApplicationFailure, Context } from '@temporalio/activity';
+import { Context } from '@temporalio/activity';
 import { mergeInputs } from '../../engine/kinds/twin.js';
-import type { JsonObject } from '../../engine/types.js';
 import type { ArtifactStore } from '../artifact-store.js';
 import { JsonlWriter } from '../data/jsonl.js';
 import { MANIFEST_MEDIA_TYPE, type ManifestRow } from '../data/manifest.js';
@@ -9,8 +8,11 @@ import { manifestFile, readManifestRows } from '../data/manifest-input.js';
 import type { HomeLayout } from '../home.js';
 import { parseInputs } from '../inputs.js';
 import { readDecisions, readFullItems } from '../review/read-items.js';
-import type { StageActivityInput, StageActivityResult } from '../stage-io.js';
+import type { StageActivityInput } from '../stage-io.js';
 import { UnionFind } from './union-find.js';
+import { invalidInput } from '../failures.js';
+import { mergeKind } from '../../engine/kinds/twin.js';
+import type { Implementation } from '../kind-implementation.js';
 
 interface MergeGroup {
   instance_id: string;
@@ -24,8 +26,8 @@ interface MergeGroup {
  * become one instance. The merged instance keeps the first listing's id, title and
  * category (manifest order), every listing's ASINs, and each distinct image once.
  */
-export function createMergeDuplicates(deps: { store: ArtifactStore; home: HomeLayout }) {
-  return async function mergeDuplicates(input: StageActivityInput): Promise<StageActivityResult> {
+export function createMergeDuplicates(deps: { store: ArtifactStore; home: HomeLayout }): Implementation<typeof mergeKind> {
+  return async function mergeDuplicates(input: StageActivityInput) {
     const ctx = Context.current();
     const opts = parseInputs(mergeInputs, input);
     const rows = await readManifestRows(await manifestFile(deps.store, opts.instances, input), input);
@@ -76,7 +78,7 @@ export function createMergeDuplicates(deps: { store: ArtifactStore; home: HomeLa
     const counts = { before: rows.length, after: out.rows, merged: groups.length, ...tally, duplicateImages };
     const mixed = groups.filter((g) => new Set(g.categories).size > 1).map((g) => g.instance_id);
     const report = await deps.store.putBytes(JSON.stringify({ counts, mixedCategories: mixed, groups }, null, 2), 'application/json');
-    return { outputs: { instances, report, counts } as unknown as JsonObject, attempt: ctx.info.attempt };
+    return { outputs: { instances, report, counts }, attempt: ctx.info.attempt };
   };
 }
 
@@ -84,13 +86,8 @@ function pairOf(metadata: Record<string, unknown> | undefined, position: Map<str
   const a = position.get(String(metadata?.instance_1));
   const b = position.get(String(metadata?.instance_2));
   if (a !== undefined && b !== undefined) return [a, b];
-  throw ApplicationFailure.create({
-    type: 'InvalidStageInput',
-    nonRetryable: true,
-    message:
-      `stage ${input.stageId} (twin/merge): candidate ${id} names instances ${String(metadata?.instance_1)} and ` +
-      `${String(metadata?.instance_2)}, which are not both in with.instances; pass the manifest twin/dedupe read`,
-  });
+  throw invalidInput(`stage ${input.stageId} (twin/merge): candidate ${id} names instances ${String(metadata?.instance_1)} and ` +
+      `${String(metadata?.instance_2)}, which are not both in with.instances; pass the manifest twin/dedupe read`);
 }
 
 /** One instance from a group of listings; images whose bytes repeat are kept once. */

@@ -2,7 +2,6 @@ import path from 'node:path';
 import { Context } from '@temporalio/activity';
 import type { z } from 'zod';
 import { shortlistInputs } from '../../engine/kinds/similarity.js';
-import type { JsonObject } from '../../engine/types.js';
 import type { ArtifactStore } from '../artifact-store.js';
 import { JsonlWriter } from '../data/jsonl.js';
 import { visitScoreBlocks, type ScoreBlock } from '../embed/topk.js';
@@ -13,7 +12,9 @@ import { startHeartbeat } from '../similarity/heartbeat.js';
 import { instancesDone, loadInstanceMatrix, type InstanceMatrix } from '../similarity/instance-matrix.js';
 import { keyedRandom } from './pairs.js';
 import { RankedList } from '../similarity/ranked-list.js';
-import type { StageActivityInput, StageActivityResult } from '../stage-io.js';
+import type { StageActivityInput } from '../stage-io.js';
+import { shortlistKind } from '../../engine/kinds/similarity.js';
+import type { Implementation } from '../kind-implementation.js';
 
 type ShortlistSpec = z.infer<typeof shortlistInputs>;
 
@@ -27,8 +28,8 @@ export const SHORTLIST_QUESTION = 'Is the second a hard negative for the first: 
  * triangle (score(A, B) = score(B, A)), in blocks of whole instances, and reduced per pair.
  * `deps.blockRows` overrides the block size (tests use small blocks to cross boundaries).
  */
-export function createShortlistHardNegatives(deps: { store: ArtifactStore; home: HomeLayout; blockRows?: number }) {
-  return async function shortlistHardNegatives(input: StageActivityInput): Promise<StageActivityResult> {
+export function createShortlistHardNegatives(deps: { store: ArtifactStore; home: HomeLayout; blockRows?: number }): Implementation<typeof shortlistKind> {
+  return async function shortlistHardNegatives(input: StageActivityInput) {
     const ctx = Context.current();
     const spec = parseInputs(shortlistInputs, input);
     const set = await loadInstanceMatrix(deps.store, spec, input, { strict: false });
@@ -55,7 +56,7 @@ export function createShortlistHardNegatives(deps: { store: ArtifactStore; home:
     const candidates = await deps.store.putFile(out.file, REVIEW_ITEMS_MEDIA_TYPE);
     candidates.counts = { items: out.rows };
     const counts = { instances: set.rows.length, candidates: out.rows };
-    return { outputs: { candidates, counts } as unknown as JsonObject, attempt: ctx.info.attempt };
+    return { outputs: { candidates, counts }, attempt: ctx.info.attempt };
   };
 }
 

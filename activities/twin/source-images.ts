@@ -1,9 +1,9 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { ApplicationFailure } from '@temporalio/activity';
 import { limiter } from '../data/concurrency.js';
 import type { ManifestImage } from '../data/manifest.js';
 import { sha256File, within } from '../host-files.js';
+import { invalidInput } from '../failures.js';
 
 /** Files hashed at once: reads overlap on the thread pool while the main thread hashes. */
 export const HASH_CONCURRENCY = 8;
@@ -24,10 +24,7 @@ export class ImagesRoot {
 
   static async open(root: string): Promise<ImagesRoot> {
     const real = await fs.realpath(root).catch((err: NodeJS.ErrnoException) => {
-      throw ApplicationFailure.create({
-        type: 'InvalidStageInput', nonRetryable: true,
-        message: `the images folder ${root} cannot be read (${err.code ?? err.message}); set imagesRoot to the folder the catalog's image paths are under`,
-      });
+      throw invalidInput(`the images folder ${root} cannot be read (${err.code ?? err.message}); set imagesRoot to the folder the catalog's image paths are under`);
     });
     return new ImagesRoot(root, real);
   }

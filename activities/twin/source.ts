@@ -1,18 +1,20 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { ApplicationFailure, Context } from '@temporalio/activity';
+import { Context } from '@temporalio/activity';
 import { sourceInputs } from '../../engine/kinds/twin.js';
-import type { JsonObject } from '../../engine/types.js';
 import type { ArtifactStore } from '../artifact-store.js';
 import type { HomeLayout } from '../home.js';
 import { parseInputs } from '../inputs.js';
 import { JsonlWriter, readJsonl, type JsonlProblem } from '../data/jsonl.js';
 import { MANIFEST_MEDIA_TYPE, type ManifestImage, type ManifestRow } from '../data/manifest.js';
-import type { StageActivityInput, StageActivityResult } from '../stage-io.js';
+import type { StageActivityInput } from '../stage-io.js';
 import { categorize, loadCategoryRules } from './categories.js';
 import { ImagesRoot, isProblem, type ImageProblem } from './source-images.js';
 import { SourceReport } from './source-report.js';
 import { catalogLine, describeIssue, reviewLine, type CatalogLine } from './source-schema.js';
+import { invalidInput } from '../failures.js';
+import { sourceKind } from '../../engine/kinds/twin.js';
+import type { Implementation } from '../kind-implementation.js';
 
 /**
  * `twin/source`: reads a catalog in the Amazon Reviews 2023 layout and writes the
@@ -23,8 +25,8 @@ import { catalogLine, describeIssue, reviewLine, type CatalogLine } from './sour
  * unreadable, outside the images folder, also through a symbolic link) are counted and
  * sampled in the report with file:line; they never fail the stage.
  */
-export function createReadCatalog(deps: { store: ArtifactStore; home: HomeLayout }) {
-  return async function readCatalog(input: StageActivityInput): Promise<StageActivityResult> {
+export function createReadCatalog(deps: { store: ArtifactStore; home: HomeLayout }): Implementation<typeof sourceKind> {
+  return async function readCatalog(input: StageActivityInput) {
     const ctx = Context.current();
     const opts = parseInputs(sourceInputs, input);
     const catalog = path.resolve(opts.catalog);
@@ -44,7 +46,7 @@ export function createReadCatalog(deps: { store: ArtifactStore; home: HomeLayout
     instances.counts = { instances: out.rows, images: report.counts.images ?? 0 };
     const reportRef = await deps.store.putBytes(JSON.stringify(report.toJson(), null, 2), 'application/json');
     return {
-      outputs: { instances, report: reportRef, counts: report.counts } as unknown as JsonObject,
+      outputs: { instances, report: reportRef, counts: report.counts },
       attempt: ctx.info.attempt,
     };
   };
@@ -175,6 +177,6 @@ async function mustExist(file: string, what: string): Promise<void> {
   try {
     await fs.access(file, fs.constants.R_OK);
   } catch {
-    throw ApplicationFailure.create({ type: 'InvalidStageInput', nonRetryable: true, message: `the ${what} file ${file} does not exist or cannot be read` });
+    throw invalidInput(`the ${what} file ${file} does not exist or cannot be read`);
   }
 }

@@ -1,7 +1,6 @@
 import path from 'node:path';
-import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
+import { CancelledFailure, Context } from '@temporalio/activity';
 import { SYNTH_ORIGIN, type SynthEdit, type SynthesizeSpec, synthesizeInputs } from '../../engine/kinds/synthesize.js';
-import type { JsonObject } from '../../engine/types.js';
 import type { ArtifactStore } from '../artifact-store.js';
 import { JsonlWriter } from '../data/jsonl.js';
 import { MANIFEST_MEDIA_TYPE, type ManifestImage, type ManifestRow } from '../data/manifest.js';
@@ -9,10 +8,13 @@ import { manifestFile, readManifestRows } from '../data/manifest-input.js';
 import type { HomeLayout } from '../home.js';
 import { parseInputs } from '../inputs.js';
 import { REVIEW_ITEMS_MEDIA_TYPE, type ReviewItem } from '../review/items.js';
-import type { StageActivityInput, StageActivityResult } from '../stage-io.js';
+import type { StageActivityInput } from '../stage-io.js';
 import { applyEdit, editCycle } from './synth/edit.js';
 import { keyedRandom } from './pairs.js';
 import { type Raster, type Region, decodeRgb, encodeJpeg } from './synth/raster.js';
+import { invalidInput } from '../failures.js';
+import { synthesizeKind } from '../../engine/kinds/synthesize.js';
+import type { Implementation } from '../kind-implementation.js';
 
 /** What was done to make a generated image: enough to redo it and to show a reviewer where to look. */
 export interface SynthEditRecord {
@@ -57,9 +59,9 @@ interface Writers { generated: JsonlWriter; items: JsonlWriter }
  * seeded local edit (recolor, patch, shape) of one of the instance's real photos, stored as
  * a JPEG and offered for human validation as a `gen:<sha256>` review item.
  */
-export function createSynthesizeVariants(deps: { store: ArtifactStore; home: HomeLayout }) {
+export function createSynthesizeVariants(deps: { store: ArtifactStore; home: HomeLayout }): Implementation<typeof synthesizeKind> {
   const { store, home } = deps;
-  return async function synthesizeVariants(input: StageActivityInput): Promise<StageActivityResult> {
+  return async function synthesizeVariants(input: StageActivityInput) {
     const ctx = Context.current();
     const spec = parseInputs(synthesizeInputs, input);
     const rows = await readManifestRows(await manifestFile(store, spec.instances, input), input);
@@ -87,7 +89,7 @@ export function createSynthesizeVariants(deps: { store: ArtifactStore; home: Hom
       const items = await store.putFile(writers.items.file, REVIEW_ITEMS_MEDIA_TYPE);
       generated.counts = { instances: counts.instances, images: counts.generated };
       items.counts = { items: writers.items.rows };
-      return { outputs: { generated, items, counts } as unknown as JsonObject, attempt: ctx.info.attempt };
+      return { outputs: { generated, items, counts }, attempt: ctx.info.attempt };
     } finally {
       clearInterval(timer);
       if (!closed) await Promise.all([writers.generated.close(), writers.items.close()]).catch(() => undefined);
@@ -166,13 +168,8 @@ async function decode(store: ArtifactStore, image: RealImage, row: ManifestRow, 
   try {
     return await decodeRgb(file);
   } catch (err) {
-    throw ApplicationFailure.create({
-      type: 'InvalidImage',
-      nonRetryable: true,
-      message:
-        `stage ${input.stageId} (${input.uses}): image ${image.sha256} of instance ${row.instance_id} cannot be decoded ` +
-        `(${err instanceof Error ? err.message : String(err)}); run images/prepare again (with cache: false)`,
-    });
+    throw invalidInput(`stage ${input.stageId} (${input.uses}): image ${image.sha256} of instance ${row.instance_id} cannot be decoded ` +
+        `(${err instanceof Error ? err.message : String(err)}); run images/prepare again (with cache: false)`);
   }
 }
 
@@ -190,11 +187,7 @@ function chooseInstances(rows: ManifestRow[], maxInstances: number | undefined, 
     for (const image of row.images) {
       if (image?.role !== 'listing' && image?.role !== 'review') continue;
       if (!image.sha256) {
-        throw ApplicationFailure.create({
-          type: 'InvalidStageInput',
-          nonRetryable: true,
-          message: `stage ${input.stageId} (${input.uses}): with.instances: instance ${row.instance_id} has an image without sha256 (${String(image.path ?? image.origin)}); pass a prepared manifest (the instances output of images/prepare or twin/merge)`,
-        });
+        throw invalidInput(`stage ${input.stageId} (${input.uses}): with.instances: instance ${row.instance_id} has an image without sha256 (${String(image.path ?? image.origin)}); pass a prepared manifest (the instances output of images/prepare or twin/merge)`);
       }
       if (!real.has(image.sha256)) real.set(image.sha256, image as RealImage);
     }

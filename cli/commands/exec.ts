@@ -18,7 +18,7 @@ export async function execCommand(uses: string, raw: Record<string, string>, opt
     const hint = didYouMean(uses, [...kinds.keys()]);
     throw new CliError(`unknown stage kind ${uses}${hint ? `; did you mean ${hint}?` : ''}`, `kinds: ${[...kinds.keys()].join(', ')}`, 2);
   }
-  if (kind.handler !== 'activity' || !kind.activity) {
+  if (kind.handler !== 'activity') {
     throw new CliError(`${uses} waits for people; it only runs inside a run`, 'use `npx twinflow run FILE`', 2);
   }
   const shape = kind.with.shape as Record<string, Parameters<typeof coerceValue>[1]>;
@@ -30,12 +30,12 @@ export async function execCommand(uses: string, raw: Record<string, string>, opt
   };
   // The stage's own failure is printed once, below; the SDK's warning with its stack trace would repeat it.
   const logger = new DefaultLogger(process.env.TWINFLOW_LOG_LEVEL === 'debug' ? 'DEBUG' : 'ERROR');
-  const env = new MockActivityEnvironment({ attempt: 1, activityType: kind.activity }, { logger });
+  const env = new MockActivityEnvironment({ attempt: 1, activityType: kind.uses }, { logger });
   if (!opts.json) env.on('heartbeat', (d: { progress?: { done: number; total?: number } }) => {
     if (d?.progress) process.stderr.write(`progress ${d.progress.done}${d.progress.total ? `/${d.progress.total}` : ''}\n`);
   });
   try {
-    const result = (await env.run(activities[kind.activity]!, input)) as { outputs: JsonObject; log?: string };
+    const result = (await env.run(activities[kind.uses]!, input)) as { outputs: JsonObject; log?: string };
     console.log(opts.json ? JSON.stringify(result.outputs) : `outputs: ${JSON.stringify(result.outputs, null, 2)}\nlog: ${result.log ?? '-'}`);
   } catch (err) {
     // Inputs the kind refuses are the command's fault (exit 2); anything else is the stage's (exit 1).

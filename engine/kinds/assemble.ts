@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { StageKind } from './kind.js';
+import { defineKind } from './kind.js';
 import { artifactRefSchema } from './artifact.js';
 
 /** Formats `twin/assemble` can write; each is written once per split (train = Twin, eval = Twin-Eval). */
@@ -61,7 +61,7 @@ export const assembleOutputs = z.strictObject({
   counts: z.strictObject({ train: kindCounts, eval: kindCounts }).describe('Queries written per split and kind.'),
 });
 
-export const assembleKind: StageKind = {
+export const assembleKind = defineKind({
   uses: 'twin/assemble',
   version: '2',
   description:
@@ -74,9 +74,8 @@ export const assembleKind: StageKind = {
   defaultQueue: 'cpu',
   cacheByDefault: true,
   handler: 'activity',
-  activity: 'assembleTwin',
   outputFolders: ['dataset'],
   // `out` is a folder this stage writes, not one it reads, so it stays out of the cache key.
-};
+});
 
-export const assembleKinds: StageKind[] = [assembleKind];
+export const assembleKinds = [assembleKind] as const;

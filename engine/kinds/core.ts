@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { StageKind } from './kind.js';
+import { defineKind } from './kind.js';
 
 const jsonObject = z.record(z.string(), z.unknown());
 
@@ -9,7 +9,7 @@ export const shellInputs = z.strictObject({
   cwd: z.string().optional().describe("Working directory (default: the worker's current directory)."),
 });
 
-export const shellKind: StageKind = {
+export const shellKind = defineKind({
   uses: 'core/shell',
   version: '1',
   description:
@@ -20,11 +20,10 @@ export const shellKind: StageKind = {
   defaultQueue: 'cpu',
   cacheByDefault: false,
   handler: 'activity',
-  activity: 'runShell',
   shellFields: ['run'],
-};
+});
 
-export const approvalKind: StageKind = {
+export const approvalKind = defineKind({
   uses: 'core/approval',
   version: '1',
   description: 'Pause until a person approves (the run goes on) or rejects (the stage fails).',
@@ -42,13 +41,13 @@ export const approvalKind: StageKind = {
   defaultQueue: 'cpu',
   cacheByDefault: false,
   handler: 'approval',
-};
+});
 
 export const noopInputs = z.strictObject({
   outputs: jsonObject.optional().describe('Returned as the stage outputs, unchanged.'),
 });
 
-export const noopKind: StageKind = {
+export const noopKind = defineKind({
   uses: 'core/noop',
   version: '1',
   description: 'Do nothing and return `outputs` as given: a placeholder, a join point, or a benchmark stage.',
@@ -57,7 +56,6 @@ export const noopKind: StageKind = {
   defaultQueue: 'cpu',
   cacheByDefault: false,
   handler: 'activity',
-  activity: 'noop',
-};
+});
 
-export const coreKinds: StageKind[] = [shellKind, approvalKind, noopKind];
+export const coreKinds = [shellKind, approvalKind, noopKind] as const;

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { StageKind } from './kind.js';
+import { defineKind } from './kind.js';
 import { artifactRefSchema } from './artifact.js';
 
 /** What `setup` converts nsfwjs's MobileNetV2Mid into (see scripts/convert-embedding-model.ts). */
@@ -36,7 +36,7 @@ export const embedOutputs = z.strictObject({
   }),
 });
 
-export const embedKind: StageKind = {
+export const embedKind = defineKind({
   uses: 'embed/images',
   version: '2',
   description:
@@ -47,12 +47,11 @@ export const embedKind: StageKind = {
   defaultQueue: 'cpu',
   cacheByDefault: true,
   handler: 'activity',
-  activity: 'embedImages',
   // Inputs arrive here before defaults are filled, so the defaults are applied again.
   readsPaths: (w) => {
     const model = typeof w.model === 'string' ? w.model : DEFAULT_EMBED_MODEL;
     return [model, typeof w.preprocess === 'string' ? w.preprocess : preprocessPathFor(model)];
   },
-};
+});
 
-export const embedKinds: StageKind[] = [embedKind];
+export const embedKinds = [embedKind] as const;

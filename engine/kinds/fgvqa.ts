@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { StageKind } from './kind.js';
+import { defineKind } from './kind.js';
 import { artifactRefSchema } from './artifact.js';
 import { DEFAULT_EMBED_MODEL, preprocessPathFor } from './embed.js';
 
@@ -38,7 +38,7 @@ export const buildOutputs = z.strictObject({
     'missing, not a regular file, unreadable, not a JPEG/PNG/WebP/GIF image, undecodable for nearest negatives, or the same bytes as another. At most 20 lines.'),
 });
 
-export const buildKind: StageKind = {
+export const buildKind = defineKind({
   uses: 'fgvqa/build',
   // 3: queries name store copies of checked images; paths out of the dataset folder are refused.
   version: '3',
@@ -50,9 +50,8 @@ export const buildKind: StageKind = {
   defaultQueue: 'cpu',
   cacheByDefault: true,
   handler: 'activity',
-  activity: 'buildFgvqa',
   readsPaths: (w) => [String(w.root), ...(w.negatives === 'nearest' ? [String(w.model ?? DEFAULT_EMBED_MODEL)] : [])],
-};
+});
 
 export const FGVQA_PREDICTIONS_MEDIA_TYPE = 'application/x-twinflow-fgvqa-predictions+jsonl';
 
@@ -142,7 +141,7 @@ export function predictQueue(w: Record<string, unknown>): string | undefined {
   return w.backend === 'lmms-eval' ? 'gpu' : undefined;
 }
 
-export const predictKind: StageKind = {
+export const predictKind = defineKind({
   uses: 'fgvqa/predict',
   version: '1',
   description:
@@ -155,7 +154,6 @@ export const predictKind: StageKind = {
   queueFor: predictQueue,
   cacheByDefault: true,
   handler: 'activity',
-  activity: 'predictFgvqa',
   defaultTimeoutMs: 24 * 3_600_000,
   readsPaths: (w) => {
     const paths = [w.queries].filter((p): p is string => typeof p === 'string');
@@ -164,7 +162,7 @@ export const predictKind: StageKind = {
     const model = typeof b.model === 'string' ? b.model : DEFAULT_EMBED_MODEL;
     return [...paths, model, preprocessPathFor(model), ...[b.calibrate].filter((p): p is string => typeof p === 'string')];
   },
-};
+});
 
 export const FGVQA_RESULTS_MEDIA_TYPE = 'application/x-twinflow-fgvqa-results+jsonl';
 
@@ -193,7 +191,7 @@ export const scoreOutputs = z.strictObject({
   problems: z.array(z.string()).describe('What was wrong with the predictions (line numbers), at most 20 lines.'),
 });
 
-export const scoreKind: StageKind = {
+export const scoreKind = defineKind({
   uses: 'fgvqa/score',
   version: '1',
   description:
@@ -204,8 +202,7 @@ export const scoreKind: StageKind = {
   defaultQueue: 'cpu',
   cacheByDefault: true,
   handler: 'activity',
-  activity: 'scoreFgvqa',
   readsPaths: (w) => [w.queries, w.predictions].flat().filter((p): p is string => typeof p === 'string'),
-};
+});
 
-export const fgvqaKinds: StageKind[] = [buildKind, predictKind, scoreKind];
+export const fgvqaKinds = [buildKind, predictKind, scoreKind] as const;

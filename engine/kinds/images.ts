@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { StageKind } from './kind.js';
+import { defineKind } from './kind.js';
 import { artifactRefSchema } from './artifact.js';
 
 export { artifactRefSchema };
@@ -41,7 +41,7 @@ export const prepareOutputs = z.strictObject({
   }),
 });
 
-export const prepareKind: StageKind = {
+export const prepareKind = defineKind({
   uses: 'images/prepare',
   version: '3',
   description:
@@ -52,7 +52,6 @@ export const prepareKind: StageKind = {
   defaultQueue: 'cpu',
   cacheByDefault: true,
   handler: 'activity',
-  activity: 'prepareImages',
-};
+});
 
-export const imageKinds: StageKind[] = [prepareKind];
+export const imageKinds = [prepareKind] as const;

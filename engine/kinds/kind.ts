@@ -2,18 +2,20 @@ import type { z } from 'zod';
 import type { StageHandler } from '../types.js';
 
 /**
- * A stage kind: what `uses:` names. The engine validates `with` against `with` before
- * anything is submitted, and the activity validates resolved inputs again at run time.
+ * A stage kind: what `uses:` names, defined once. The engine validates `with` against
+ * `with` before anything is submitted; the worker runs the implementation registered
+ * under the same `uses` name (activities/kinds.ts, checked by the type checker), validates
+ * the resolved inputs again, and checks the outputs against `outputs` when the stage ends.
  */
-export interface StageKind {
-  /** The `uses:` name, `family/name`. */
-  uses: string;
+export interface KindDefinition<U extends string = string, W extends z.ZodObject = z.ZodObject, O extends z.ZodType = z.ZodType, H extends StageHandler = StageHandler> {
+  /** The `uses:` name, `family/name`; also the Temporal activity type of its stages. */
+  uses: U;
   /** Part of every cache key: bump it when the kind's outputs change for the same inputs. */
   version: string;
-  /** One line for `twinflow kinds` and the JSON Schema. */
+  /** One line for `twinflow kinds`, the JSON Schema and the README's kind tables. */
   description: string;
-  with: z.ZodObject;
-  outputs: z.ZodType;
+  with: W;
+  outputs: O;
   /** Task queue used when the stage names none. @default 'cpu' */
   defaultQueue: string;
   /**
@@ -24,9 +26,7 @@ export interface StageKind {
   queueFor?: (inputs: Record<string, unknown>) => string | undefined;
   /** Whether a stage of this kind is cached when it does not say `cache:`. */
   cacheByDefault: boolean;
-  handler: StageHandler;
-  /** Activity type name, for `handler: 'activity'`. */
-  activity?: string;
+  handler: H;
   /** `with` fields whose expressions become shell variables (see core/shell). */
   shellFields?: string[];
   /**
@@ -43,4 +43,26 @@ export interface StageKind {
   outputFolders?: string[];
   /** Default `timeout` for this kind, in ms. */
   defaultTimeoutMs?: number;
+}
+
+/** Any kind, its types erased: what the engine's compiler and the CLI handle. */
+export type StageKind = KindDefinition;
+
+/**
+ * Defines a kind, keeping its `uses` name and its input and output schemas in the type,
+ * so that the worker's table of implementations (activities/kinds.ts) must hold one for
+ * it, of the right shape.
+ */
+export function defineKind<const U extends string, W extends z.ZodObject, O extends z.ZodType, const H extends StageHandler>(
+  kind: KindDefinition<U, W, O, H>,
+): KindDefinition<U, W, O, H> {
+  return kind;
+}
+
+/** A family of kinds under one heading of the README's kind tables. */
+export interface KindFamily<K extends readonly StageKind[] = readonly StageKind[]> {
+  /** Heading of its table in the README, and its marker there (`<!-- kinds:ID -->`). */
+  id: string;
+  title: string;
+  kinds: K;
 }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { StageKind } from './kind.js';
+import { defineKind } from './kind.js';
 import { artifactRefSchema } from './artifact.js';
 
 /** The FGVQA sources in Table 1's order; other sources follow in the order first seen. */
@@ -31,7 +31,7 @@ export const tableOutputs = z.strictObject({
   mean: z.record(z.string(), z.number()).describe('Mean of totals per model.'),
 });
 
-export const tableKind: StageKind = {
+export const tableKind = defineKind({
   uses: 'report/table',
   version: '1',
   description: 'Table 1 of the paper for one or more models: sources as column groups (Pair, Multi, Total), the mean of totals, deltas against a base model; as Markdown, HTML and JSON.',
@@ -40,8 +40,7 @@ export const tableKind: StageKind = {
   defaultQueue: 'cpu',
   cacheByDefault: true,
   handler: 'activity',
-  activity: 'renderTable',
-};
+});
 
 export const plotInputs = z.strictObject({
   chart: z.enum(['bars', 'scaling']).default('bars')
@@ -62,7 +61,7 @@ export const plotOutputs = z.strictObject({
   files: z.record(z.string(), artifactRefSchema),
 });
 
-export const plotKind: StageKind = {
+export const plotKind = defineKind({
   uses: 'report/plot',
   version: '1',
   description: 'FGVQA charts as SVG and PNG (Vega-Lite): accuracy per source for each model with intervals, or the data-scaling curve.',
@@ -71,7 +70,6 @@ export const plotKind: StageKind = {
   defaultQueue: 'cpu',
   cacheByDefault: true,
   handler: 'activity',
-  activity: 'renderPlot',
-};
+});
 
-export const reportKinds: StageKind[] = [tableKind, plotKind];
+export const reportKinds = [tableKind, plotKind] as const;

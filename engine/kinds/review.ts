@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { StageKind } from './kind.js';
+import { defineKind } from './kind.js';
 import { artifactRefSchema } from './artifact.js';
 import { DURATION_HINT, DURATION_PATTERN } from '../duration.js';
 
@@ -43,7 +43,7 @@ export const decideOutputs = z.strictObject({
   counts: z.strictObject({ items: count, accepted: count, rejected: count }),
 });
 
-export const decideKind: StageKind = {
+export const decideKind = defineKind({
   uses: 'core/decide',
   version: '1',
   description:
@@ -54,8 +54,7 @@ export const decideKind: StageKind = {
   defaultQueue: 'cpu',
   cacheByDefault: true,
   handler: 'activity',
-  activity: 'decideByPolicy',
-};
+});
 
 const DEADLINE_ACTIONS = ['fail', 'accept-remaining', 'reject-remaining', 'keep-waiting'] as const;
 
@@ -100,7 +99,7 @@ export const reviewOutputs = z.strictObject({
     .describe('With quorum > 1: mean share of votes for the final choice, share of unanimous items, ties.'),
 });
 
-export const reviewKind: StageKind = {
+export const reviewKind = defineKind({
   uses: 'core/review',
   version: '1',
   description:
@@ -111,7 +110,6 @@ export const reviewKind: StageKind = {
   defaultQueue: 'cpu',
   cacheByDefault: true,
   handler: 'review',
-  activity: 'openReview',
-};
+});
 
-export const reviewKinds: StageKind[] = [decideKind, reviewKind];
+export const reviewKinds = [decideKind, reviewKind] as const;

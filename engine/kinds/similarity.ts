@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { StageKind } from './kind.js';
+import { defineKind } from './kind.js';
 import { artifactRefSchema } from './artifact.js';
 
 /** Kinds that search image embeddings for pairs people should judge (paper §3, App. B). */
@@ -35,7 +35,7 @@ export const dedupeOutputs = z.strictObject({
   }),
 });
 
-export const dedupeKind: StageKind = {
+export const dedupeKind = defineKind({
   uses: 'twin/dedupe',
   version: '2',
   description:
@@ -46,8 +46,7 @@ export const dedupeKind: StageKind = {
   defaultQueue: 'cpu',
   cacheByDefault: true,
   handler: 'activity',
-  activity: 'dedupeCandidates',
-};
+});
 
 export const shortlistInputs = z.strictObject({
   instances: artifactRefSchema
@@ -73,7 +72,7 @@ export const shortlistOutputs = z.strictObject({
   }),
 });
 
-export const shortlistKind: StageKind = {
+export const shortlistKind = defineKind({
   uses: 'twin/shortlist',
   version: '2',
   description:
@@ -84,7 +83,6 @@ export const shortlistKind: StageKind = {
   defaultQueue: 'cpu',
   cacheByDefault: true,
   handler: 'activity',
-  activity: 'shortlistHardNegatives',
-};
+});
 
-export const similarityKinds: StageKind[] = [dedupeKind, shortlistKind];
+export const similarityKinds = [dedupeKind, shortlistKind] as const;

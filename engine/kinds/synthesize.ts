@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { StageKind } from './kind.js';
+import { defineKind } from './kind.js';
 import { artifactRefSchema } from './artifact.js';
 
 /** The local edits `twin/synthesize-variants` can make; each is one kind of "different instance". */
@@ -47,7 +47,7 @@ export const synthesizeOutputs = z.strictObject({
   }),
 });
 
-export const synthesizeKind: StageKind = {
+export const synthesizeKind = defineKind({
   uses: 'twin/synthesize-variants',
   version: '2',
   description:
@@ -58,7 +58,6 @@ export const synthesizeKind: StageKind = {
   defaultQueue: 'cpu',
   cacheByDefault: true,
   handler: 'activity',
-  activity: 'synthesizeVariants',
-};
+});
 
-export const synthesizeKinds: StageKind[] = [synthesizeKind];
+export const synthesizeKinds = [synthesizeKind] as const;

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { StageKind } from './kind.js';
+import { defineKind } from './kind.js';
 import { artifactRefSchema } from './artifact.js';
 
 /**
@@ -31,7 +31,7 @@ export const sourceInputs = z.strictObject({
   minImages: z.number().int().min(1).default(1).describe('Listings with fewer usable images are left out.'),
 });
 
-export const sourceKind: StageKind = {
+export const sourceKind = defineKind({
   uses: 'twin/source',
   // 2: images carry source_sha256; symlinks out of the images folder and malformed lines are refused.
   version: '2',
@@ -45,7 +45,6 @@ export const sourceKind: StageKind = {
   defaultQueue: 'cpu',
   cacheByDefault: true,
   handler: 'activity',
-  activity: 'readCatalog',
   readsPaths: (w) => {
     const catalog = String(w.catalog);
     const folder = catalog.includes('/') ? catalog.slice(0, catalog.lastIndexOf('/')) || '/' : '.';
@@ -54,7 +53,7 @@ export const sourceKind: StageKind = {
     if (typeof w.categories === 'string') paths.push(w.categories);
     return paths;
   },
-};
+});
 
 
 export const mergeInputs = z.strictObject({
@@ -63,7 +62,7 @@ export const mergeInputs = z.strictObject({
   decisions: artifactRefSchema.describe('Decisions over those items (core/decide or core/review); `accept` merges the pair.'),
 });
 
-export const mergeKind: StageKind = {
+export const mergeKind = defineKind({
   uses: 'twin/merge',
   version: '1',
   description:
@@ -86,7 +85,6 @@ export const mergeKind: StageKind = {
   defaultQueue: 'cpu',
   cacheByDefault: true,
   handler: 'activity',
-  activity: 'mergeDuplicates',
-};
+});
 
-export const twinKinds: StageKind[] = [sourceKind, mergeKind];
+export const twinKinds = [sourceKind, mergeKind] as const;

@@ -70,13 +70,13 @@ describe('twinflow workers', () => {
     ]);
     expect(json.workers).toHaveLength(1);
     expect(json.workers[0]).toMatchObject({ identity, queues: ['workflows', 'cpu'] });
-    expect(json.workers[0]!.running).toEqual([expect.objectContaining({ runId, stage: 'train', activity: 'runShell', state: 'started', attempt: 1, worker: identity })]);
+    expect(json.workers[0]!.running).toEqual([expect.objectContaining({ runId, stage: 'train', activity: 'core/shell', state: 'started', attempt: 1, worker: identity })]);
 
     const text = await runTwinflow(env, 'workers');
     expect(text.code, text.stderr).toBe(0);
     expect(text.stdout).toMatch(/gpu\s+twinflow-gpu\s+0\s+start one with: npx tsx worker.ts --queue gpu --no-workflows/);
     expect(text.stdout).toContain(identity);
-    expect(text.stdout).toMatch(new RegExp(`workflows, cpu\\s+\\S+ ago\\s+${runId} train \\(runShell, attempt 1`));
+    expect(text.stdout).toMatch(new RegExp(`workflows, cpu\\s+\\S+ ago\\s+${runId} train \\(core\\/shell, attempt 1`));
 
     await fs.writeFile(path.join(scratch, 'release'), '');
     await expect.poll(async () => (await runTwinflow(env, 'status', runId, '--json')).stdout, { timeout: 30_000 }).toMatch(/"state": "succeeded"/);

@@ -45,7 +45,7 @@ describe('compiling a valid pipeline', () => {
       uses: 'core/shell',
       kindVersion: '1',
       handler: 'activity',
-      activity: 'runShell',
+      activity: 'core/shell',
       shellFields: ['run'],
       queue: 'cpu',
       timeoutMs: 3_600_000,

@@ -23,7 +23,7 @@ import { checkQueries, jpeg, writeCub, type Row } from '../support/fgvqa-fixture
 import { digestsUnder, sha256Of, storedDigest } from '../support/fgvqa-stored.js';
 
 const env = activitiesInTempHome('fgvqa-build');
-const build = (w: Record<string, unknown>, stageId?: string) => runStage(env.acts.buildFgvqa, 'fgvqa/build', w, stageId);
+const build = (w: Record<string, unknown>, stageId?: string) => runStage(env.acts['fgvqa/build'], 'fgvqa/build', w, stageId);
 type Out = { queries: ArtifactRef; published: ArtifactRef; counts: Record<string, number>; problems: string[] };
 const outputs = async (w: Record<string, unknown>, stageId?: string) => (await build(w, stageId)).outputs as unknown as Out;
 const store = () => new ArtifactStore(env.home.artifactsDir);

@@ -68,7 +68,7 @@ beforeAll(async () => {
 });
 
 const predict = (stageId: string, baseline: Record<string, unknown>, w: Record<string, unknown> = {}) =>
-  runStage(env.acts.predictFgvqa, 'fgvqa/predict', { queries, backend: 'embedding-baseline', baseline: { model: MODEL, ...baseline }, ...w }, stageId);
+  runStage(env.acts['fgvqa/predict'], 'fgvqa/predict', { queries, backend: 'embedding-baseline', baseline: { model: MODEL, ...baseline }, ...w }, stageId);
 type Out = { predictions: ArtifactRef; counts: Record<string, number>; baseline: { threshold: number; calibration?: { pairs: number; accuracy: number } } };
 const rowsOf = (out: Out) => jsonlRows<{ id: string; output: string }>(new ArtifactStore(env.home.artifactsDir), out.predictions);
 const answerOf = (output: string) => /<answer>(.*)<\/answer>$/.exec(output)?.[1];
@@ -114,7 +114,7 @@ it('fails on an image it cannot read, keeping the other answers, and a retry emb
   const rows = [...expected.slice(0, 3), { ...expected[3]!, images: [img(7), missing] }];
   const file = await write('late.jsonl', rows);
   const err = await failure(predict('g', { threshold: 0.9 }, { queries: file }));
-  expect(err.type).toBe('PredictIncomplete');
+  expect(err.type).toBe('StageIncomplete');
   expect(err.message).toMatch(/1 of 4 queries got no answer \(diff-7: cannot embed its images: .*\); the 3 answers are kept/);
   await fs.copyFile(img(10), missing);
   const out = (await predict('g', { threshold: 0.9 }, { queries: file })).outputs as unknown as Out;

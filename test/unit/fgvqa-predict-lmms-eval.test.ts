@@ -49,7 +49,7 @@ const lmms = (extra: Record<string, unknown> = {}) => ({
   python: FAKE, model: 'qwen2_5_vl', modelArgs: { pretrained: 'Qwen/Qwen2.5-VL-3B-Instruct', max_pixels: 1605632 }, ...extra,
 });
 const predict = (stageId: string, lmmsEval: Record<string, unknown>, w: Record<string, unknown> = {}) =>
-  runStage(env.acts.predictFgvqa, 'fgvqa/predict', { queries, backend: 'lmms-eval', lmmsEval, ...w }, stageId);
+  runStage(env.acts['fgvqa/predict'], 'fgvqa/predict', { queries, backend: 'lmms-eval', lmmsEval, ...w }, stageId);
 type Out = { predictions: ArtifactRef; counts: Record<string, number>; lmmsEval?: { samples: string; results?: string; task: string } };
 const rowsOf = (out: Out) => jsonlRows<{ id: string; output: string }>(new ArtifactStore(env.home.artifactsDir), out.predictions);
 const logOf = (stageId: string) => fs.readFile(env.home.logFile('r1', stageId), 'utf8');
@@ -63,7 +63,7 @@ describe('fgvqa/predict on lmms-eval', () => {
     const beats: unknown[] = [];
     activityEnv.on('heartbeat', (d: unknown) => beats.push(d));
     const w = { queries, backend: 'lmms-eval', lmmsEval: lmms() } as unknown as JsonObject;
-    const result = await activityEnv.run(env.acts.predictFgvqa, { runId: 'r1', stageId: 'a', uses: 'fgvqa/predict', kindVersion: '1', with: w, shellEnv: {} }) as StageActivityResult;
+    const result = await activityEnv.run(env.acts['fgvqa/predict'], { runId: 'r1', stageId: 'a', uses: 'fgvqa/predict', kindVersion: '1', with: w, shellEnv: {} }) as StageActivityResult;
     const out = result.outputs as unknown as Out;
     const dir = env.home.stageDir('r1', 'a');
     expect(await argvs('a')).toEqual([[
@@ -120,7 +120,7 @@ describe('fgvqa/predict on lmms-eval', () => {
 
   it('fails when a query is missing from the samples, asks only that one on retry, and starts no run once all are kept', async () => {
     const err = await failure(predict('f', lmms({ env: { FAKE_LMMS_EVAL_SKIP: 'p2' } })));
-    expect(err.type).toBe('PredictIncomplete');
+    expect(err.type).toBe('StageIncomplete');
     expect(err.message).toMatch(/1 of 4 queries got no answer \(p2: not in lmms-eval's samples file .*\); the 3 answers are kept in .*predictions\.partial\.[0-9a-f]{12}\.jsonl/);
     const retried = (await predict('f', lmms())).outputs as unknown as Out;
     expect(retried.counts).toEqual({ queries: 4, answered: 4, resumed: 3, asked: 1 });
@@ -136,7 +136,7 @@ describe('fgvqa/predict on lmms-eval', () => {
     const pidFile = path.join(env.home.root, 'fake.pid');
     const activityEnv = new MockActivityEnvironment({ attempt: 1 });
     const w = { queries, backend: 'lmms-eval', lmmsEval: lmms({ env: { FAKE_LMMS_EVAL_SLEEP_S: '60', FAKE_LMMS_EVAL_PID_FILE: pidFile } }) } as unknown as JsonObject;
-    const running = activityEnv.run(env.acts.predictFgvqa, { runId: 'r1', stageId: 'g', uses: 'fgvqa/predict', kindVersion: '1', with: w, shellEnv: {} });
+    const running = activityEnv.run(env.acts['fgvqa/predict'], { runId: 'r1', stageId: 'g', uses: 'fgvqa/predict', kindVersion: '1', with: w, shellEnv: {} });
     let pid = 0;
     while (!pid) {
       pid = Number((await fs.readFile(pidFile, 'utf8').catch(() => '')).trim());

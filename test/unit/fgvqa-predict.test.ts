@@ -32,7 +32,7 @@ afterAll(() => { delete process.env.TEST_FGVQA_KEY; });
 const idOf = (req: SeenRequest) => req.body.messages[0]!.content[0]!.text!.replace('question ', '');
 /** Each test predicts as its own stage, so answers kept by one never resume another. */
 const predict = (stageId: string, w: Record<string, unknown>) =>
-  runStage(env.acts.predictFgvqa, 'fgvqa/predict', { queries, model: 'qwen2.5-vl-3b', apiKeyEnv: 'TEST_FGVQA_KEY', ...w }, stageId);
+  runStage(env.acts['fgvqa/predict'], 'fgvqa/predict', { queries, model: 'qwen2.5-vl-3b', apiKeyEnv: 'TEST_FGVQA_KEY', ...w }, stageId);
 
 it('asks every query with its images, within the concurrency, retrying 500, 429 and garbage', async () => {
   const tries = new Map<string, number>();

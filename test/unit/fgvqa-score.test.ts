@@ -21,7 +21,7 @@ async function file(name: string, lines: Array<unknown | string>): Promise<strin
   return p;
 }
 
-const score = (w: Record<string, unknown>) => runStage(env.acts.scoreFgvqa, 'fgvqa/score', w);
+const score = (w: Record<string, unknown>) => runStage(env.acts['fgvqa/score'], 'fgvqa/score', w);
 
 /** cub: 4 pair + 4 multi; met: 2 pair. */
 const QUERIES = [

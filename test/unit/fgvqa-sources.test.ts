@@ -22,7 +22,7 @@ import { checkQueries, jpeg, writeParquetFile, type Row } from '../support/fgvqa
 import { digestsUnder, sha256Of, storedDigest } from '../support/fgvqa-stored.js';
 
 const env = activitiesInTempHome('fgvqa-sources');
-const build = (w: Record<string, unknown>) => runStage(env.acts.buildFgvqa, 'fgvqa/build', w);
+const build = (w: Record<string, unknown>) => runStage(env.acts['fgvqa/build'], 'fgvqa/build', w);
 type Out = { queries: ArtifactRef; published: ArtifactRef; counts: Record<string, number>; problems: string[] };
 const outputs = async (w: Record<string, unknown>) => (await build(w)).outputs as unknown as Out;
 const store = () => new ArtifactStore(env.home.artifactsDir);

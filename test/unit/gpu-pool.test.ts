@@ -138,7 +138,8 @@ describe('stage attempts on a worker with GPUs', () => {
     const running = attempt(pool, input(2), () => new Promise<never>((_, reject) => {
       Context.current().cancellationSignal.addEventListener('abort', () => reject(new Error('stopped')));
     }), runningEnv);
-    await settle();
+    // The running stage takes its lock (file I/O) before its devices: wait until it holds them.
+    while (pool.freeCount > 0) await settle();
     const waitingEnv = new MockActivityEnvironment({ attempt: 1, heartbeatTimeoutMs: 30_000 });
     const beats: string[] = [];
     waitingEnv.on('heartbeat', (d: { progress?: { message?: string } }) => beats.push(d.progress?.message ?? ''));

@@ -119,7 +119,7 @@ describe('images/prepare memory budget', () => {
 
   it("fails at once, without retrying, when memoryMB is more than the worker's budget, naming the setting", async () => {
     const err = await failure(run(new MemoryBudget(64 * MiB), input(strips, { memoryMB: 128 }, 'too-big')));
-    expect(err).toMatchObject({ type: 'WorkerImageMemoryTooSmall', nonRetryable: true });
+    expect(err).toMatchObject({ type: 'InvalidWorkerSetting', nonRetryable: true });
     expect(err.message).toContain("with.memoryMB 128 is more than this worker's image memory (64 MB, TWINFLOW_IMAGE_MEMORY_MB)");
     expect(err.message).toContain('TWINFLOW_IMAGE_MEMORY_MB=128');
   });

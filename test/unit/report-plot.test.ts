@@ -9,7 +9,7 @@ import { failure } from '../support/activity-results.js';
 import { activitiesInTempHome, runStage } from '../support/activity-env.js';
 
 const env = activitiesInTempHome('plot');
-const plot = (w: Record<string, unknown>, stage: string) => runStage(env.acts.renderPlot, 'report/plot', w, stage);
+const plot = (w: Record<string, unknown>, stage: string) => runStage(env.acts['report/plot'], 'report/plot', w, stage);
 const summary = (totals: Record<string, number>, mean: number) => ({
   sources: Object.fromEntries(Object.entries(totals).map(([s, t]) => [s, { total: { accuracy: t, ci: [t - 2.5, t + 2.5] } }])),
   mean: { accuracy: mean, ci: [mean - 1, mean + 1] },

@@ -19,7 +19,7 @@ const summary = (totals: Record<string, number>, mean: number, pairCub?: number)
 const BASE = summary({ 'twin-eval': 50.1, ilias: 43.5, landmarks: 53.9, met: 55.5, cub: 60.7, inquire: 54.4 }, 53.0, 58.2);
 const TWIN = summary({ 'twin-eval': 67.3, ilias: 61.8, landmarks: 57.9, met: 66.0, cub: 75.1, inquire: 73.7 }, 67.0, 71.0);
 
-const table = (w: Record<string, unknown>) => runStage(env.acts.renderTable, 'report/table', w);
+const table = (w: Record<string, unknown>) => runStage(env.acts['report/table'], 'report/table', w);
 
 it('lays out Table 1 with deltas against the base model', async () => {
   const result = await table({ models: [{ name: 'Qwen2.5-VL-3B', summary: BASE }, { name: '+Twin <b>', summary: TWIN }], base: 'Qwen2.5-VL-3B' });

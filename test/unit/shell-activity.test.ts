@@ -24,7 +24,7 @@ function input(run: string, extra: Partial<StageActivityInput> = {}): StageActiv
   return { runId: 'r1', stageId: 's1', uses: 'core/shell', kindVersion: '1', with: { run }, shellEnv: {}, ...extra };
 }
 
-const exec = (i: StageActivityInput): Promise<StageActivityResult> => new MockActivityEnvironment({ attempt: 1 }).run(acts.runShell, i) as Promise<StageActivityResult>;
+const exec = (i: StageActivityInput): Promise<StageActivityResult> => new MockActivityEnvironment({ attempt: 1 }).run(acts['core/shell'], i) as Promise<StageActivityResult>;
 const lookup = (run: string) =>
   new MockActivityEnvironment().run(acts.lookupCache, { uses: 'core/shell', kindVersion: '1', inputs: { run }, shellEnv: {} }) as Promise<CacheLookupResult>;
 
@@ -83,14 +83,14 @@ describe('core/shell activity', () => {
     const env = new MockActivityEnvironment({ attempt: 1 });
     const beats: unknown[] = [];
     env.on('heartbeat', (d: unknown) => beats.push(d));
-    await env.run(acts.runShell, input('echo "::progress::3/10 images"; sleep 1.5; echo ok'));
+    await env.run(acts['core/shell'], input('echo "::progress::3/10 images"; sleep 1.5; echo ok'));
     expect(beats).toContainEqual({ progress: { done: 3, total: 10, message: 'images' } });
   });
 
   it('kills the whole process group when the stage is cancelled', async () => {
     const pidFile = path.join(home.root, 'child.pid');
     const env = new MockActivityEnvironment({ attempt: 1 });
-    const running = env.run(acts.runShell, input(`sleep 60 & echo $! > ${pidFile}; wait`));
+    const running = env.run(acts['core/shell'], input(`sleep 60 & echo $! > ${pidFile}; wait`));
     let pid = 0;
     while (!pid) {
       pid = Number((await fs.readFile(pidFile, 'utf8').catch(() => '')).trim());

@@ -44,7 +44,7 @@ const item = (id: string, group: string, score: number, extra: Partial<ReviewIte
 const ITEMS = [item('a|x', 'a', 0.9), item('a|y', 'a', 0.95), item('a|z', 'a', 0.9), item('b|x', 'b', 0.5), item('b|y', 'b', 0.99)];
 
 async function decide(policy: JsonObject, items: ReviewItem[] = ITEMS) {
-  const result = await run(acts.decideByPolicy, 'core/decide', { items: await jsonl(items), policy });
+  const result = await run(acts['core/decide'], 'core/decide', { items: await jsonl(items), policy });
   const outputs = result.outputs as unknown as { decisions: ArtifactRef; policy: string; counts: Record<string, number> };
   const decisions = await read<Decision>(outputs.decisions);
   return { ...outputs, accepted: decisions.filter((d) => d.choice === 'accept').map((d) => d.id), decisions };
@@ -92,7 +92,7 @@ describe('twin/merge', () => {
       { id: 'dup:B|C', choice: 'accept', by: 'ann', at: 't', automatic: false },
       { id: 'dup:D|E', choice: 'reject', by: 'ann', at: 't', automatic: false },
     ]);
-    const result = await run(acts.mergeDuplicates, 'twin/merge', { instances: manifest, candidates, decisions });
+    const result = await run(acts['twin/merge'], 'twin/merge', { instances: manifest, candidates, decisions });
     const outputs = result.outputs as unknown as { instances: ArtifactRef; report: ArtifactRef; counts: Record<string, number> };
     expect(outputs.counts).toEqual({ before: 6, after: 4, merged: 1, accepted: 2, rejected: 1, undecided: 1, duplicateImages: 1 });
     const rows = await read<ManifestRow>(outputs.instances);
@@ -108,7 +108,7 @@ describe('twin/merge', () => {
     const manifest = await jsonl([listing('A', 'mug', ['a1'])]);
     const candidates = await jsonl([pair('A', 'Z')]);
     const decisions = await jsonl([{ id: 'dup:A|Z', choice: 'accept', by: 'ann', at: 't', automatic: false }]);
-    await expect(run(acts.mergeDuplicates, 'twin/merge', { instances: manifest, candidates, decisions }))
+    await expect(run(acts['twin/merge'], 'twin/merge', { instances: manifest, candidates, decisions }))
       .rejects.toThrow(/candidate dup:A\|Z names instances A and Z, which are not both in with.instances/);
   });
 });

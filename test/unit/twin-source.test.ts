@@ -51,7 +51,7 @@ function input(w: JsonObject, stageId = 'source'): StageActivityInput {
   return { runId: 'r1', stageId, uses: 'twin/source', kindVersion: '1', with: w, shellEnv: {} };
 }
 const run = (w: JsonObject, stageId?: string) =>
-  new MockActivityEnvironment({ attempt: 1 }).run(acts.readCatalog, input(w, stageId)) as Promise<StageActivityResult>;
+  new MockActivityEnvironment({ attempt: 1 }).run(acts['twin/source'], input(w, stageId)) as Promise<StageActivityResult>;
 
 async function manifest(ref: ArtifactRef): Promise<ManifestRow[]> {
   return (await fs.readFile((await store.file(ref)), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as ManifestRow);

@@ -1,4 +1,3 @@
-import { ApplicationFailure } from '@temporalio/activity';
 import type { AssembleSpec } from '../../../engine/kinds/assemble.js';
 import type { ArtifactStore } from '../../artifact-store.js';
 import { describeProblems, readJsonl, type JsonlProblem } from '../../data/jsonl.js';
@@ -7,6 +6,7 @@ import { artifactFile, manifestFile } from '../../data/manifest-input.js';
 import type { Decision, ReviewItem } from '../../review/items.js';
 import { readDecisions } from '../../review/read-items.js';
 import type { StageActivityInput } from '../../stage-io.js';
+import { invalidInput } from '../../failures.js';
 
 /**
  * Reading what twin/assemble combines: the instance manifest, the approved hard-negative
@@ -53,7 +53,7 @@ type Fail = (message: string) => never;
 
 export function failer(input: StageActivityInput): Fail {
   return (message) => {
-    throw ApplicationFailure.create({ type: 'InvalidStageInput', nonRetryable: true, message: `stage ${input.stageId} (${input.uses}): ${message}` });
+    throw invalidInput(`stage ${input.stageId} (${input.uses}): ${message}`);
   };
 }
 
