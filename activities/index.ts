@@ -30,6 +30,7 @@ import { createBuildFgvqa } from './fgvqa/build.js';
 import { createPredictFgvqa } from './fgvqa/predict.js';
 import { createRenderTable } from './report/table.js';
 import { createRenderPlot } from './report/plot.js';
+import { createGrpoTraining } from './train/verl-grpo.js';
 import { within } from './host-files.js';
 import type {
   CacheLookupInput,
@@ -108,6 +109,7 @@ export function createActivities(deps: ActivityDeps = {}) {
     'fgvqa/score': createScoreFgvqa({ store, home }),
     'report/table': createRenderTable({ store, home }),
     'report/plot': createRenderPlot({ store, home }),
+    'verl/grpo': createGrpoTraining({ store, home, logs }),
   } satisfies Implementations;
 
   const stages = {} as Record<keyof typeof implementations, StageActivity>;

@@ -18,6 +18,9 @@ export interface TreeManifest {
 
 const CONCURRENCY = 8;
 
+/** An artifact read as a folder that is not one (or names a path outside the folder). */
+export class NotAFolderArtifact extends Error {}
+
 /**
  * Stores a folder (a `twin/assemble` dataset, a checkpoint) as a tree: every file is put
  * once by content, then the manifest naming them. The same files give the same digest
@@ -42,14 +45,14 @@ export async function readTree(store: ArtifactStore, ref: string | Pick<Artifact
   try {
     tree = JSON.parse((await store.read(ref)).toString('utf8')) as TreeManifest;
   } catch (err) {
-    if (err instanceof SyntaxError) throw new Error(`${typeof ref === 'string' ? ref : ref.uri} is not a folder artifact (not JSON)`);
+    if (err instanceof SyntaxError) throw new NotAFolderArtifact(`${typeof ref === 'string' ? ref : ref.uri} is not a folder artifact (not JSON)`);
     throw err;
   }
-  if (tree?.twinflow !== 'tree/1' || !Array.isArray(tree.files)) throw new Error(`${typeof ref === 'string' ? ref : ref.uri} is not a folder artifact`);
+  if (tree?.twinflow !== 'tree/1' || !Array.isArray(tree.files)) throw new NotAFolderArtifact(`${typeof ref === 'string' ? ref : ref.uri} is not a folder artifact`);
   for (const f of tree.files) {
     const parts = typeof f?.path === 'string' ? f.path.split('/') : [];
     if (!parts.length || parts.some((p) => p === '' || p === '.' || p === '..') || f.path.includes('\\') || f.path.includes('\0')) {
-      throw new Error(`folder artifact names an unsafe path ${JSON.stringify(f?.path)}; refusing to write it`);
+      throw new NotAFolderArtifact(`folder artifact names an unsafe path ${JSON.stringify(f?.path)}; refusing to write it`);
     }
   }
   return tree;

@@ -9,6 +9,7 @@ import { similarityKinds } from './similarity.js';
 import { synthesizeKinds } from './synthesize.js';
 import { fgvqaKinds } from './fgvqa.js';
 import { reportKinds } from './report.js';
+import { trainKinds } from './train.js';
 
 export type { StageKind } from './kind.js';
 
@@ -19,7 +20,7 @@ export type { StageKind } from './kind.js';
 export const kindList = [
   ...coreKinds, ...reviewKinds,
   ...twinKinds, ...imageKinds, ...embedKinds, ...similarityKinds, ...synthesizeKinds, ...assembleKinds,
-  ...fgvqaKinds, ...reportKinds,
+  ...fgvqaKinds, ...reportKinds, ...trainKinds,
 ] as const;
 
 /** The kinds under their README headings (scripts/kind-tables.ts writes the tables). */
@@ -28,6 +29,7 @@ export const kindFamilies: readonly KindFamily[] = [
   { id: 'twin', title: 'Twin dataset kinds', kinds: [...twinKinds, ...imageKinds, ...embedKinds, ...similarityKinds, ...synthesizeKinds, ...assembleKinds] },
   { id: 'fgvqa', title: 'FGVQA kinds', kinds: fgvqaKinds },
   { id: 'report', title: 'Report kinds', kinds: reportKinds },
+  { id: 'train', title: 'Training kinds (GPU hosts)', kinds: trainKinds },
 ];
 
 export type AnyKind = (typeof kindList)[number];

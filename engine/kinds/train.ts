@@ -1,0 +1,77 @@
+import { z } from 'zod';
+import { defineKind } from './kind.js';
+import { artifactRefSchema } from './artifact.js';
+
+const DAY_MS = 24 * 3_600_000;
+
+/** A folder this host can read, or a folder artifact (`datasetTree`, a trained model) pulled onto the host that runs the stage. */
+const folderInput = (what: string) => z.union([artifactRefSchema, z.string().min(1)]).describe(`${what}: a folder artifact (pulled onto the GPU host) or a folder on that host.`);
+
+const pos = () => z.number().int().positive();
+
+export const grpoInputs = z.strictObject({
+  dataset: folderInput('A twin/assemble dataset with the verl export (`exports: [verl]`), e.g. `${{ stages.assemble.outputs.datasetTree }}`'),
+  trainFile: z.string().min(1).default('train.parquet').describe("The training parquet, relative to the dataset (`data.train_files`)."),
+  valFile: z.string().min(1).default('eval.parquet').describe("The validation parquet, relative to the dataset (`data.val_files`)."),
+  model: z.union([z.string().min(1), artifactRefSchema]).default('Qwen/Qwen2.5-VL-3B-Instruct')
+    .describe('Base model: a Hugging Face id or folder on the GPU host, or a model folder artifact (`actor_rollout_ref.model.path`).'),
+  nodes: pos().default(1).describe('`trainer.nnodes`.'),
+  gpusPerNode: pos().default(4).describe('`trainer.n_gpus_per_node`; give the stage `resources: { gpus: N }` to reserve them.'),
+  tensorParallel: pos().default(2).describe('Rollout tensor parallel size (`rollout.tensor_model_parallel_size`).'),
+  batchSize: pos().default(480).describe('Prompts per step (`data.train_batch_size`).'),
+  miniBatchSize: pos().optional().describe('PPO mini-batch (`actor.ppo_mini_batch_size`); default: batchSize (one update per step, as in the paper).'),
+  microBatchPerGpu: pos().default(4).describe('Micro-batch per GPU for updates and log-prob passes (memory, not maths).'),
+  groupSize: pos().default(5).describe('Responses per prompt (`rollout.n`): the GRPO group.'),
+  learningRate: z.number().positive().default(1e-6).describe('`actor.optim.lr` (AdamW).'),
+  weightDecay: z.number().nonnegative().default(0.01).describe('`actor.optim.weight_decay`.'),
+  klCoef: z.number().nonnegative().default(0.01).describe('KL loss coefficient (`actor.kl_loss_coef`, with `use_kl_loss`).'),
+  klType: z.enum(['low_var_kl', 'kl', 'abs', 'mse']).default('low_var_kl').describe('`actor.kl_loss_type`.'),
+  entropyCoef: z.number().nonnegative().default(0).describe('`actor.entropy_coeff`.'),
+  clipRatio: z.number().positive().default(0.2).describe('`actor.clip_ratio`.'),
+  gradClip: z.number().positive().default(1.0).describe('`actor.grad_clip`.'),
+  epochs: pos().default(1).describe('`trainer.total_epochs`.'),
+  maxPromptLength: pos().default(2048).describe('`data.max_prompt_length` (longer prompts are an error, `data.truncation=error`).'),
+  maxResponseLength: pos().default(2048).describe('`data.max_response_length`.'),
+  temperature: z.number().nonnegative().default(1.0).describe('Rollout sampling temperature.'),
+  topP: z.number().positive().max(1).default(1.0).describe('Rollout top-p.'),
+  rollout: z.enum(['vllm', 'sglang']).default('vllm').describe('Rollout engine (`rollout.name`).'),
+  gpuMemoryUtilization: z.number().positive().max(1).default(0.6).describe("The rollout engine's share of GPU memory."),
+  freezeVisionTower: z.boolean().default(false).describe('`actor.freeze_vision_tower` (the paper trains it).'),
+  balance: z.enum(['sampler', 'none']).default('sampler').describe('`sampler`: every batch holds as many yes as no labels (gpu/twin_sampler.py through `data.sampler`); `none`: verl shuffles.'),
+  saveFreq: pos().default(40).describe('Checkpoint every N steps (`trainer.save_freq`); a crashed or lost stage resumes from the latest.'),
+  testFreq: pos().default(20).describe('Validate every N steps (`trainer.test_freq`).'),
+  checkpoints: z.string().min(1).optional().describe("Checkpoint folder (`trainer.default_local_dir`); default: the stage's folder. A folder every GPU host mounts lets a stage resume on another host."),
+  project: z.string().min(1).default('TWIN').describe('`trainer.project_name`.'),
+  experiment: z.string().min(1).optional().describe('`trainer.experiment_name`; default: RUN-STAGE.'),
+  python: z.string().min(1).default('python3').describe('The interpreter of the environment that has verl on the GPU host.'),
+  env: z.record(z.string(), z.string()).default({}).describe('Extra environment for verl (e.g. `VLLM_USE_V1: "1"`).'),
+  overrides: z.array(z.string().regex(/^\+{0,2}[\w.]+=/, 'expected a Hydra override KEY=VALUE')).default([]).describe('More Hydra overrides, appended last (they win).'),
+});
+
+const metricValues = z.record(z.string(), z.number());
+
+export const grpoKind = defineKind({
+  uses: 'verl/grpo',
+  // 1: GRPO with verl's main_ppo, Table 8 defaults, balanced batches, resume, merged model.
+  version: '1',
+  description:
+    'Post-train a VLM on Twin with GRPO (verl `main_ppo`, `algorithm.adv_estimator=grpo`, Table 8 by default), the Twin reward ' +
+    '(gpu/twin_reward.py) and balanced yes/no batches; resumes from the latest checkpoint after a crash or a lost worker, and ' +
+    'ends by merging the actor into a Hugging Face model folder.',
+  with: grpoInputs,
+  outputs: z.strictObject({
+    model: artifactRefSchema.describe('The merged Hugging Face model folder, as a folder artifact (for evaluation on any host).'),
+    modelDir: z.string().describe('The same folder on the GPU host.'),
+    checkpoint: z.string().describe('The last verl checkpoint (`global_step_N`).'),
+    metrics: artifactRefSchema.describe("verl's file-logger JSONL, one line per step."),
+    steps: z.number().int().nonnegative(),
+    resumedFrom: z.number().int().nonnegative().optional().describe('The checkpoint step the last attempt started from.'),
+    final: metricValues.describe("The last step's metrics (reward mean, KL, response length, ...)."),
+  }),
+  defaultQueue: 'gpu',
+  cacheByDefault: true,
+  handler: 'activity',
+  defaultTimeoutMs: 7 * DAY_MS,
+});
+
+export const trainKinds = [grpoKind] as const;
