@@ -31,6 +31,7 @@ import { createPredictFgvqa } from './fgvqa/predict.js';
 import { createRenderTable } from './report/table.js';
 import { createRenderPlot } from './report/plot.js';
 import { createGrpoTraining } from './train/verl-grpo.js';
+import { createTeacherAnswers } from './train/teacher.js';
 import { within } from './host-files.js';
 import type {
   CacheLookupInput,
@@ -110,6 +111,7 @@ export function createActivities(deps: ActivityDeps = {}) {
     'report/table': createRenderTable({ store, home }),
     'report/plot': createRenderPlot({ store, home }),
     'verl/grpo': createGrpoTraining({ store, home, logs }),
+    'teacher/answer': createTeacherAnswers({ store, home }),
   } satisfies Implementations;
 
   const stages = {} as Record<keyof typeof implementations, StageActivity>;

@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Context } from '@temporalio/activity';
@@ -13,7 +12,8 @@ import type { HomeLayout } from '../home.js';
 import type { StageLogs } from '../stage-log.js';
 import { parseInputs } from '../inputs.js';
 import type { StageActivityInput } from '../stage-io.js';
-import { askChat, ChatError, type ChatOptions } from './chat-client.js';
+import type { ChatOptions } from './chat-client.js';
+import { AnswerLog, askEach } from './answer-log.js';
 import { runLmmsEval } from './predict-lmms-eval.js';
 import { answerWithBaseline } from './predict-baseline.js';
 import { cancelled, incomplete, invalidInput } from '../failures.js';
@@ -80,10 +80,10 @@ export function createPredictFgvqa(deps: PredictDeps): Implementation<typeof pre
     // Answers resume only for the same questions to the same model: a retry with another model,
     // threshold or token budget starts over (a moved endpoint, concurrency or timeout does not).
     const partial = path.join(dir, `predictions.partial.${answerFingerprint(opts)}.jsonl`);
-    const answers = await readPartial(partial, new Set(queries.map((q) => q.id)));
+    const log = await AnswerLog.open(partial, new Set(queries.map((q) => q.id)));
+    const answers = log.answers;
     const resumed = answers.size;
     const todo = await withLocalImages(deps.store, queries.filter((q) => !answers.has(q.id)));
-    const out = createWriteStream(partial, { flags: 'a' });
     const failures: Array<{ id: string; error: string }> = [];
     let reported = 0;
     let result: BackendResult;
@@ -94,16 +94,13 @@ export function createPredictFgvqa(deps: PredictDeps): Implementation<typeof pre
     try {
       result = await backends[opts.backend]({
         input, opts, queriesFile, todo, dir, signal: ctx.cancellationSignal, attempt: ctx.info.attempt,
-        keep: (id, output) => {
-          answers.set(id, output);
-          out.write(`${JSON.stringify({ id, output })}\n`);
-        },
+        keep: (id, output) => log.keep(id, output),
         fail: (id, error) => failures.push({ id, error }),
         progress: (done) => { reported = done; },
       });
     } finally {
       clearInterval(ticker);
-      await new Promise<void>((resolve) => out.end(resolve));
+      await log.close();
     }
     beat();
     if (ctx.cancellationSignal.aborted) throw cancelled(`cancelled with ${answers.size} of ${queries.length} answers kept`);
@@ -138,23 +135,12 @@ export function answerFingerprint(opts: PredictInputs): string {
 
 /** Backend openai: `concurrency` requests at a time, each answer kept as it arrives. */
 async function askEndpoint(run: BackendRun): Promise<BackendResult> {
-  const { opts, todo } = run;
+  const { opts } = run;
   const chat: ChatOptions = {
     endpoint: opts.endpoint!, model: opts.model!, apiKey: process.env[opts.apiKeyEnv] || undefined, maxTokens: opts.maxTokens,
     timeoutMs: opts.timeoutSeconds * 1000, retries: opts.retries, signal: run.signal,
   };
-  let requests = 0;
-  await pool(todo, opts.concurrency, async (q) => {
-    if (run.signal.aborted) return;
-    try {
-      const { output, attempts } = await askChat(chat, q.question, q.images);
-      requests += attempts;
-      run.keep(q.id, output);
-    } catch (err) {
-      run.fail(q.id, err instanceof ChatError ? err.message : String(err));
-    }
-  });
-  return { counts: { requests, retries: requests - todo.length } };
+  return { counts: await askEach(chat, run.todo, opts.concurrency, { keep: run.keep, fail: run.fail }) };
 }
 
 /**
@@ -178,25 +164,4 @@ async function readPredictQueries(store: ArtifactStore, value: string | Artifact
     throw invalidInput(`stage ${input.stageId} (fgvqa/predict): with.queries has ${problems.length} bad line(s): ${problems.slice(0, 5).join('; ')}`);
   }
   return { file, queries };
-}
-
-/** Answers an earlier attempt kept; a torn last line (a crash mid-write) is ignored. */
-async function readPartial(file: string, known: Set<string>): Promise<Map<string, string>> {
-  const answers = new Map<string, string>();
-  const text = await fs.readFile(file, 'utf8').catch(() => undefined);
-  if (text === undefined) return answers;
-  // Start appending on a fresh line, so a torn last line cannot swallow the next answer.
-  if (text && !text.endsWith('\n')) await fs.appendFile(file, '\n');
-  for await (const { value } of readJsonl<{ id: string; output: string }>(file, () => undefined)) {
-    if (known.has(value?.id) && typeof value.output === 'string') answers.set(value.id, value.output);
-  }
-  return answers;
-}
-
-/** Runs `work` over `items` with at most `size` at once. */
-async function pool<T>(items: readonly T[], size: number, work: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(Array.from({ length: Math.min(size, items.length) }, async () => {
-    while (next < items.length) await work(items[next++]!);
-  }));
 }

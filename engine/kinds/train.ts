@@ -74,4 +74,50 @@ export const grpoKind = defineKind({
   defaultTimeoutMs: 7 * DAY_MS,
 });
 
-export const trainKinds = [grpoKind] as const;
+export const TEACHER_INSTRUCTION =
+  'Look closely at both images and explain which details match and which differ. ' +
+  'Then give your final answer, yes or no, inside <answer></answer> tags.';
+
+export const teacherInputs = z.strictObject({
+  dataset: folderInput('A twin/assemble dataset with the sharegpt export (`exports: [sharegpt]`)'),
+  file: z.string().min(1).default('train.sharegpt.json').describe('The sharegpt file in the dataset whose pairs the teacher answers.'),
+  endpoint: z.string().url().describe('Base URL of an OpenAI-compatible API serving the teacher (requests go to ENDPOINT/chat/completions).'),
+  model: z.string().min(1).describe('The teacher model name the endpoint serves.'),
+  apiKeyEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/).default('OPENAI_API_KEY').describe('Environment variable on the worker that holds the API key (sent as Bearer, never logged).'),
+  instruction: z.string().min(1).default(TEACHER_INSTRUCTION).describe('Appended to each question: asks for an explanation and the answer in tags.'),
+  limit: z.number().int().positive().optional().describe('Ask only the first N pairs (a pilot); default: all.'),
+  concurrency: z.number().int().min(1).max(256).default(8).describe('Requests in flight at once.'),
+  maxTokens: z.number().int().min(1).max(32_768).default(1024).describe('New tokens per answer (greedy decoding).'),
+  timeoutSeconds: z.number().min(1).max(3600).default(120).describe('Per-request timeout.'),
+  retries: z.number().int().min(0).max(20).default(5).describe('Retries of a request after 429, 5xx or a timeout, with backoff.'),
+});
+
+export const teacherKind = defineKind({
+  uses: 'teacher/answer',
+  // 1: the paper's SFT data: a teacher's explained answers to Twin pairs, only the correct ones.
+  version: '1',
+  description:
+    "Ask a teacher model (any OpenAI-compatible endpoint) to answer Twin training pairs with an explanation and <answer> tags, keep only " +
+    "the answers whose tagged yes/no equals the label (the paper kept 136K), and write a sharegpt dataset (LLaMA-Factory's format, with its " +
+    'images and dataset_info.json) with those answers as the assistant turns. Answers are kept as they arrive: a retry asks only the rest.',
+  with: teacherInputs,
+  outputs: z.strictObject({
+    dataset: artifactRefSchema.describe('The sharegpt dataset folder (teacher.sharegpt.json, dataset_info.json, images) as a folder artifact.'),
+    datasetDir: z.string().describe('The same folder on the host that ran the stage.'),
+    counts: z.strictObject({
+      pairs: z.number().int().nonnegative(),
+      asked: z.number().int().nonnegative(),
+      resumed: z.number().int().nonnegative(),
+      kept: z.number().int().nonnegative().describe('Answered correctly, in tags: the SFT rows.'),
+      wrong: z.number().int().nonnegative(),
+      untagged: z.number().int().nonnegative().describe('No yes/no inside <answer> tags.'),
+      requests: z.number().int().nonnegative(),
+    }),
+  }),
+  defaultQueue: 'cpu',
+  cacheByDefault: true,
+  handler: 'activity',
+  defaultTimeoutMs: 3 * DAY_MS,
+});
+
+export const trainKinds = [grpoKind, teacherKind] as const;
