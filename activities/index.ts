@@ -32,6 +32,7 @@ import { createRenderTable } from './report/table.js';
 import { createRenderPlot } from './report/plot.js';
 import { createGrpoTraining } from './train/verl-grpo.js';
 import { createTeacherAnswers } from './train/teacher.js';
+import { createSftTraining } from './train/llamafactory-sft.js';
 import { within } from './host-files.js';
 import type {
   CacheLookupInput,
@@ -112,6 +113,7 @@ export function createActivities(deps: ActivityDeps = {}) {
     'report/plot': createRenderPlot({ store, home }),
     'verl/grpo': createGrpoTraining({ store, home, logs }),
     'teacher/answer': createTeacherAnswers({ store, home }),
+    'llamafactory/sft': createSftTraining({ store, home, logs }),
   } satisfies Implementations;
 
   const stages = {} as Record<keyof typeof implementations, StageActivity>;

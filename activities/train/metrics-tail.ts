@@ -7,17 +7,17 @@ export interface StepMetrics {
 }
 
 /**
- * Follows a JSON-lines file a tool appends to (verl's metrics), from where it was last
- * read: each call returns the whole lines added since. A line still being written waits
- * for its newline; a line that is not a step record is skipped.
+ * Follows a JSON-lines file a tool appends to (verl's metrics, LLaMA-Factory's trainer
+ * log), from where it was last read: each call returns the records added since. A line
+ * still being written waits for its newline; a line `parse` refuses is skipped.
  */
-export class JsonlTail {
+export class JsonlTail<T = StepMetrics> {
   private offset = 0;
   private partial = '';
 
-  constructor(readonly file: string) {}
+  constructor(readonly file: string, private readonly parse: (line: string) => T | undefined = parseStep as (line: string) => T | undefined) {}
 
-  async read(): Promise<StepMetrics[]> {
+  async read(): Promise<T[]> {
     let handle: fs.FileHandle;
     try {
       handle = await fs.open(this.file, 'r');
@@ -35,7 +35,7 @@ export class JsonlTail {
       const text = this.partial + buf.subarray(0, bytesRead).toString('utf8');
       const lines = text.split('\n');
       this.partial = lines.pop() ?? '';
-      return lines.map(parseStep).filter((s): s is StepMetrics => s !== undefined);
+      return lines.map((l) => this.parse(l)).filter((v): v is T => v !== undefined);
     } finally {
       await handle.close();
     }

@@ -120,4 +120,54 @@ export const teacherKind = defineKind({
   defaultTimeoutMs: 3 * DAY_MS,
 });
 
-export const trainKinds = [grpoKind, teacherKind] as const;
+export const sftInputs = z.strictObject({
+  dataset: folderInput("A sharegpt dataset with its dataset_info.json, e.g. `${{ stages.teacher.outputs.dataset }}`"),
+  datasetName: z.string().min(1).default('twin_teacher').describe("Its entry in dataset_info.json (LLaMA-Factory's `dataset`)."),
+  model: z.union([z.string().min(1), artifactRefSchema]).default('Qwen/Qwen2.5-VL-3B-Instruct')
+    .describe('Base model: a Hugging Face id or folder on the GPU host, or a model folder artifact (`model_name_or_path`).'),
+  template: z.string().min(1).default('qwen2_vl').describe("LLaMA-Factory's chat template (`qwen2_vl` covers Qwen2.5-VL)."),
+  gpus: pos().default(4).describe('Processes on the host (torchrun through FORCE_TORCHRUN=1 when more than one); give the stage `resources: { gpus: N }`.'),
+  batchSize: pos().default(256).describe('Global batch: perDeviceBatchSize x gradient accumulation x gpus.'),
+  perDeviceBatchSize: pos().default(4).describe('`per_device_train_batch_size`; gradient accumulation makes up the rest of batchSize.'),
+  learningRate: z.number().positive().default(1e-6).describe('`learning_rate`.'),
+  epochs: z.number().positive().default(2).describe('`num_train_epochs`.'),
+  scheduler: z.string().min(1).default('cosine').describe('`lr_scheduler_type`.'),
+  warmupRatio: z.number().min(0).max(1).default(0.1).describe('`warmup_ratio`.'),
+  cutoffLen: pos().default(2048).describe('`cutoff_len` (tokens).'),
+  imageMaxPixels: pos().default(262_144).describe('`image_max_pixels` (512 x 512).'),
+  finetuningType: z.enum(['full', 'lora', 'freeze']).default('full').describe('`finetuning_type` (the paper: full).'),
+  freezeVisionTower: z.boolean().default(false).describe('`freeze_vision_tower` (LLaMA-Factory freezes it by default; the paper trains it).'),
+  freezeProjector: z.boolean().default(false).describe('`freeze_multi_modal_projector`.'),
+  deepspeed: z.enum(['zero3', 'zero2', 'none']).default('zero3').describe('DeepSpeed ZeRO stage (a config written beside the run; `none`: plain DDP).'),
+  bf16: z.boolean().default(true).describe('`bf16`.'),
+  saveSteps: pos().default(500).describe('Checkpoint every N steps (`save_steps`); a crashed or lost stage resumes from the latest.'),
+  loggingSteps: pos().default(10).describe('`logging_steps`: how often the loss reaches the log and the heartbeats.'),
+  cli: z.string().min(1).default('llamafactory-cli').describe('The llamafactory-cli of the environment that has LLaMA-Factory on the GPU host.'),
+  env: z.record(z.string(), z.string()).default({}).describe('Extra environment for the run.'),
+  extra: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).default({}).describe('More keys for the LLaMA-Factory YAML, written last (they win).'),
+});
+
+export const sftKind = defineKind({
+  uses: 'llamafactory/sft',
+  // 1: the paper's SFT baseline, Table 9 by default.
+  version: '1',
+  description:
+    'Fine-tune a VLM on a sharegpt dataset with LLaMA-Factory (`llamafactory-cli train`, Table 9 by default: full fine-tune, vision tower ' +
+    'trained, cosine, warmup 0.1, 2 epochs, ZeRO-3, bf16); the loss in the heartbeats; resumes from the latest checkpoint; outputs the model folder.',
+  with: sftInputs,
+  outputs: z.strictObject({
+    model: artifactRefSchema.describe('The fine-tuned model folder (no checkpoints), as a folder artifact.'),
+    modelDir: z.string().describe('The same folder on the GPU host.'),
+    config: z.string().describe('The LLaMA-Factory YAML the run used.'),
+    metrics: artifactRefSchema.describe("LLaMA-Factory's trainer_log.jsonl."),
+    steps: z.number().int().nonnegative(),
+    resumedFrom: z.number().int().nonnegative().optional().describe('The checkpoint step the last attempt started from.'),
+    loss: z.number().optional().describe('The last logged training loss.'),
+  }),
+  defaultQueue: 'gpu',
+  cacheByDefault: true,
+  handler: 'activity',
+  defaultTimeoutMs: 7 * DAY_MS,
+});
+
+export const trainKinds = [grpoKind, teacherKind, sftKind] as const;
