@@ -2,6 +2,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { StageLogs } from '../stage-log.js';
 import { runTool } from '../tool-run.js';
+import { folderOnThisHost } from '../store/folder-input.js';
 import { findSamplesFile, lmmsEvalArgv, parseLmmsEvalProgress, readLmmsEvalSamples, writeLmmsEvalTask } from './lmms-eval.js';
 import type { BackendResult, BackendRun, PredictDeps } from './predict.js';
 import { toolFailed, toolOutputInvalid } from '../failures.js';
@@ -16,8 +17,12 @@ import { toolFailed, toolOutputInvalid } from '../failures.js';
 export async function runLmmsEval(deps: PredictDeps, run: BackendRun): Promise<BackendResult> {
   const { input, todo } = run;
   if (todo.length === 0) return { counts: { asked: 0 } };
-  const o = run.opts.lmmsEval!;
   const where = `stage ${input.stageId} (fgvqa/predict, lmms-eval)`;
+  const given = run.opts.lmmsEval!;
+  // A trained model travels as a folder artifact: pulled here once, then named like any local model.
+  const o = given.pretrained
+    ? { ...given, modelArgs: { ...given.modelArgs, pretrained: await folderOnThisHost(deps.store, given.pretrained, run.dir, 'model', where) } }
+    : given;
   const taskDir = path.join(run.dir, 'lmms-eval', 'task');
   const output = path.join(run.dir, 'lmms-eval', 'output');
   await writeLmmsEvalTask(taskDir, todo, run.opts.maxTokens);

@@ -128,7 +128,7 @@ export function createPredictFgvqa(deps: PredictDeps): Implementation<typeof pre
 export function answerFingerprint(opts: PredictInputs): string {
   const queries = typeof opts.queries === 'string' ? opts.queries : opts.queries.sha256;
   const model = opts.backend === 'openai' ? { model: opts.model }
-    : opts.backend === 'lmms-eval' ? { model: opts.lmmsEval?.model, modelArgs: opts.lmmsEval?.modelArgs }
+    : opts.backend === 'lmms-eval' ? { model: opts.lmmsEval?.model, modelArgs: opts.lmmsEval?.modelArgs, ...(opts.lmmsEval?.pretrained ? { pretrained: opts.lmmsEval.pretrained.sha256 } : {}) }
     : { baseline: opts.baseline };
   return createHash('sha256').update(JSON.stringify({ queries, backend: opts.backend, maxTokens: opts.maxTokens, ...model })).digest('hex').slice(0, 12);
 }

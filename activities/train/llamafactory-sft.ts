@@ -14,7 +14,7 @@ import type { StageActivityInput } from '../stage-io.js';
 import type { StageLogs } from '../stage-log.js';
 import { putTree } from '../store/tree.js';
 import { runTool } from '../tool-run.js';
-import { folderOnThisHost } from './folders.js';
+import { folderOnThisHost } from '../store/folder-input.js';
 import { batchProblem, deepspeedConfig, sftConfig } from './llamafactory-config.js';
 import { JsonlTail } from './metrics-tail.js';
 

@@ -15,7 +15,7 @@ import { parseInputs } from '../inputs.js';
 import type { Implementation } from '../kind-implementation.js';
 import type { StageActivityInput } from '../stage-io.js';
 import { putTree } from '../store/tree.js';
-import { folderOnThisHost } from './folders.js';
+import { folderOnThisHost } from '../store/folder-input.js';
 
 export const TEACHER_FILE = 'teacher.sharegpt.json';
 export const TEACHER_DATASET = 'twin_teacher';

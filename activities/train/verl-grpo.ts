@@ -12,7 +12,7 @@ import type { StageLogs } from '../stage-log.js';
 import { putTree } from '../store/tree.js';
 import { runTool } from '../tool-run.js';
 import type { GroupExit } from '../process-group.js';
-import { folderOnThisHost, latestCheckpoint, stepFolder } from './folders.js';
+import { folderOnThisHost, latestCheckpoint, stepFolder } from '../store/folder-input.js';
 import { describeStep, JsonlTail, type StepMetrics } from './metrics-tail.js';
 import { grpoArgv, mergeArgv } from './verl-args.js';
 

@@ -65,6 +65,8 @@ export const lmmsEvalInputs = z.strictObject({
   model: z.string().regex(/^[A-Za-z0-9_.-]+$/).describe('lmms-eval model name (--model), e.g. qwen2_5_vl, internvl3, llava_onevision.'),
   modelArgs: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.union([noComma('a value'), z.number(), z.boolean()])).default({})
     .describe('--model_args as key: value, e.g. {pretrained: Qwen/Qwen2.5-VL-3B-Instruct, max_pixels: 1605632, attn_implementation: flash_attention_2}. @default {}'),
+  pretrained: artifactRefSchema.optional()
+    .describe("A model folder artifact (verl/grpo's or llamafactory/sft's `model`): pulled onto the GPU host and passed as pretrained=<its folder>, over modelArgs.pretrained."),
   processes: z.number().int().min(1).max(64).default(1)
     .describe('GPU processes; above 1 the run is `python -m accelerate.commands.launch --num_processes=N -m lmms_eval ...` (accelerate launch). @default 1'),
   batchSize: z.number().int().min(1).max(1024).default(1).describe('--batch_size per process. @default 1'),

@@ -3,14 +3,17 @@ import path from 'node:path';
 import type { ArtifactRef } from '../../engine/types.js';
 import type { ArtifactStore } from '../artifact-store.js';
 import { invalidInput } from '../failures.js';
-import { NotAFolderArtifact, pullTree } from '../store/tree.js';
+import { NotAFolderArtifact, pullTree } from './tree.js';
 
 /**
  * A folder input on the host that runs the stage: a host path as given (it must exist), or
- * a folder artifact pulled once into the stage folder (`NAME-<digest>`; a pull is whole or
- * absent, so one found there is complete and a retry reuses it).
+ * a folder artifact (a reference, or its `artifact:sha256:...` URI as `twinflow status`
+ * prints it) pulled once into the stage folder (`NAME-<digest>`; a pull is whole or absent,
+ * so one found there is complete and a retry reuses it).
  */
-export async function folderOnThisHost(store: ArtifactStore, value: string | ArtifactRef, stageDir: string, name: string, where: string): Promise<string> {
+export async function folderOnThisHost(store: ArtifactStore, given: string | ArtifactRef, stageDir: string, name: string, where: string): Promise<string> {
+  const uri = typeof given === 'string' ? /^artifact:sha256:([0-9a-f]{64})$/.exec(given) : null;
+  const value: string | Pick<ArtifactRef, 'uri' | 'sha256'> = uri ? { uri: given as string, sha256: uri[1]! } : given;
   if (typeof value === 'string') {
     const dir = path.resolve(value);
     const stat = await fs.stat(dir).catch(() => undefined);
