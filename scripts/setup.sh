@@ -41,6 +41,28 @@ if [ ! -f "$stamp" ] || ! cmp -s test/python/requirements.txt "$stamp"; then
   cp test/python/requirements.txt "$stamp"
 fi
 
+# The verl toolchain. Into .venv: verl (its trainer config) and Hydra, all --no-deps, for
+# gpu/verl_config_check.py. Into a venv of its own, .venv/verl: torch, transformers, ray and
+# what else `import verl` needs (test/python/requirements-verl-torch.txt; ~3.9 GB of CUDA
+# wheels, ~3 min), then the same --no-deps set, for test_verl_dataset.py. TWINFLOW_VERL_TORCH=0
+# skips the second.
+stamp=.venv/.verl-requirements
+if [ ! -f "$stamp" ] || ! cmp -s test/python/requirements-verl.txt "$stamp"; then
+  echo "setup: installing verl's config and Hydra into .venv (no dependencies)"
+  .venv/bin/pip install --quiet --disable-pip-version-check --no-deps -r test/python/requirements-verl.txt
+  cp test/python/requirements-verl.txt "$stamp"
+fi
+if [ "${TWINFLOW_VERL_TORCH:-1}" != 0 ]; then
+  stamp=.venv/.verl-torch-requirements
+  if [ ! -f "$stamp" ] || ! cat test/python/requirements-verl-torch.txt test/python/requirements-verl.txt | cmp -s - "$stamp"; then
+    echo "setup: installing torch, transformers and verl into .venv/verl (~3.9 GB download, a few minutes)"
+    [ -x .venv/verl/bin/python ] || python3 -m venv .venv/verl
+    .venv/verl/bin/pip install --quiet --disable-pip-version-check --no-cache-dir -r test/python/requirements-verl-torch.txt
+    .venv/verl/bin/pip install --quiet --disable-pip-version-check --no-deps -r test/python/requirements-verl.txt
+    cat test/python/requirements-verl-torch.txt test/python/requirements-verl.txt > "$stamp"
+  fi
+fi
+
 # s3proxy: the S3-compatible server the object store's tests and `npm run bench -- store`
 # run against (test/support/s3-server.ts); needs Java 17.
 s3proxy_jar=".venv/share/s3proxy/s3proxy-${S3PROXY_VERSION}-jar-with-dependencies.jar"
