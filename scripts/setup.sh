@@ -63,6 +63,15 @@ if [ "${TWINFLOW_VERL_TORCH:-1}" != 0 ]; then
   fi
 fi
 
+# LLaMA-Factory's argument dataclasses, read as source by gpu/llamafactory_args_check.py.
+stamp=.venv/.llamafactory-requirements
+if [ ! -f "$stamp" ] || ! cmp -s test/python/requirements-llamafactory.txt "$stamp"; then
+  echo "setup: installing LLaMA-Factory's and transformers' source into .venv/llamafactory (no dependencies)"
+  rm -rf .venv/llamafactory
+  .venv/bin/pip install --quiet --disable-pip-version-check --no-deps --target .venv/llamafactory -r test/python/requirements-llamafactory.txt
+  cp test/python/requirements-llamafactory.txt "$stamp"
+fi
+
 # s3proxy: the S3-compatible server the object store's tests and `npm run bench -- store`
 # run against (test/support/s3-server.ts); needs Java 17.
 s3proxy_jar=".venv/share/s3proxy/s3proxy-${S3PROXY_VERSION}-jar-with-dependencies.jar"

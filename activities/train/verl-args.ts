@@ -84,6 +84,8 @@ export function grpoOverrides(spec: GrpoSpec, at: GrpoPlaces): string[] {
   if (spec.balance === 'sampler') {
     o['data.sampler.class_path'] = SAMPLER_FILE;
     o['data.sampler.class_name'] = 'BalancedLabelSampler';
+    // verl asserts this whenever data.sampler.class_path is set (its dataloader workers would each hold a copy of the sampler's state).
+    o['data.dataloader_num_workers'] = 0;
   }
   return [...Object.entries(o).map(([k, v]) => `${k}=${hydraValue(v)}`), ...spec.overrides];
 }

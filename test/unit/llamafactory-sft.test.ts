@@ -11,7 +11,11 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import sharp from 'sharp';
-import { parse } from 'yaml';
+import { parse, stringify } from 'yaml';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { sftConfig } from '../../activities/train/llamafactory-config.js';
+import { sftInputs } from '../../engine/kinds/train.js';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ArtifactStore } from '../../activities/artifact-store.js';
 import { readTree } from '../../activities/store/tree.js';
@@ -121,5 +125,24 @@ describe('llamafactory/sft', () => {
   it('writes YAML that LLaMA-Factory reads back as the same values', async () => {
     const text = await fs.readFile(path.join(env.home.stageDir('r1', 'a'), 'train.yaml'), 'utf8');
     expect(parse(text)).toMatchObject({ learning_rate: 1e-6, warmup_ratio: 0.1, freeze_vision_tower: false });
+  });
+});
+
+describe("LLaMA-Factory's own argument dataclasses", () => {
+  // Their source, installed by npm run setup into .venv/llamafactory, read by gpu/llamafactory_args_check.py.
+  const check = (file: string) => promisify(execFile)(path.resolve('.venv/bin/python'), ['gpu/llamafactory_args_check.py', file], {
+    env: { ...process.env, PYTHONPATH: path.resolve('.venv/llamafactory') },
+  });
+  it('know every key llamafactory/sft writes, resuming or not, and refuse one they do not', async () => {
+    const spec = sftInputs.parse({ dataset: 'd' });
+    const file = path.join(env.home.root, 'check.yaml');
+    const yaml = sftConfig(spec, { model: 'm', datasetDir: '/d', outputDir: '/o', deepspeed: '/ds.json', resumeFrom: '/o/checkpoint-500' });
+    await fs.writeFile(file, stringify(yaml));
+    const { stdout } = await check(file);
+    expect((JSON.parse(stdout) as { checked: string[] }).checked).toEqual(Object.keys(yaml));
+    await fs.writeFile(file, stringify({ ...yaml, freeze_vison_tower: true }));
+    const refused = await failure(check(file));
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/freeze_vison_tower is not an argument of LLaMA-Factory's train parser \(did you mean freeze_vision_tower/);
   });
 });

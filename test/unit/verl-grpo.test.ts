@@ -69,7 +69,7 @@ describe('verl/grpo', () => {
       'trainer.n_gpus_per_node': '4', 'trainer.save_freq': '2', 'trainer.test_freq': '20', 'actor_rollout_ref.rollout.temperature': '1',
       'actor_rollout_ref.actor.freeze_vision_tower': 'false', 'actor_rollout_ref.model.path': 'Qwen/Qwen2.5-VL-3B-Instruct',
       'reward_model.reward_manager': 'batch', 'custom_reward_function.path': REWARD_FILE, 'custom_reward_function.name': 'compute_score_batched',
-      'data.sampler.class_path': SAMPLER_FILE, 'data.sampler.class_name': 'BalancedLabelSampler', 'trainer.resume_mode': 'auto',
+      'data.sampler.class_path': SAMPLER_FILE, 'data.sampler.class_name': 'BalancedLabelSampler', 'data.dataloader_num_workers': '0', 'trainer.resume_mode': 'auto',
     });
     // The dataset travelled as an artifact and was pulled into the stage folder.
     expect(o['data.train_files']).toBe(path.join(env.home.stageDir('r1', 'a'), `dataset-${datasetTree.sha256.slice(0, 16)}`, 'train.parquet'));
