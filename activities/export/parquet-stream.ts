@@ -5,8 +5,9 @@ import * as pw from 'parquet-wasm';
 
 /**
  * A Parquet file written one Arrow record batch at a time, by the Rust `parquet` crate
- * (parquet-wasm). Each batch becomes one row group and goes to disk before the next is
- * built, so memory holds one batch, whatever the file's size.
+ * (parquet-wasm). Rows are buffered until a row group of `rowGroupRows` is full (row
+ * groups span batches), and each full group goes to disk, so memory holds one row group
+ * and one batch, whatever the file's size.
  */
 export class ParquetStreamWriter {
   private controller!: ReadableStreamDefaultController<pw.RecordBatch>;

@@ -1,17 +1,20 @@
 import type { RowBatch, Vocabulary } from '../twin/assemble/rows.js';
 import { KIND_CODES } from '../twin/assemble/rows.js';
 import { TextSink } from './text-sink.js';
+import { TwinParquetSink, rowsParquetFile } from './twin-parquet.js';
 
 /**
  * Rows in the published Twin shape, one JSON object a line with exactly `question`,
  * `answer` ("yes"/"no"), `image_1`, `image_2` (paths relative to the dataset folder), and
  * beside them `<split>.meta.jsonl`, line for line: `index`, `pair_id`, `kind`,
  * `category`, `instance_1`, `instance_2`. Keeping the extras in their own file leaves the
- * rows loadable by code written for the published release.
+ * rows loadable by code written for the published release. The same rows, with image
+ * bytes, go to `<split>.rows.parquet` for `datasets` (twin-parquet.ts).
  */
 export class TwinRowsSink {
   private readonly rows: TextSink;
   private readonly meta: TextSink;
+  private readonly parquet: TwinParquetSink;
   private readonly question: string[];
   private readonly path: string[];
   private readonly instance: string[];
@@ -21,6 +24,7 @@ export class TwinRowsSink {
   constructor(rowsFile: string, metaFile: string, private readonly vocab: Vocabulary, instanceIds: string[]) {
     this.rows = new TextSink(rowsFile);
     this.meta = new TextSink(metaFile);
+    this.parquet = new TwinParquetSink(rowsParquetFile(rowsFile), vocab, instanceIds);
     this.question = vocab.questions.map((q) => `{"question":${JSON.stringify(q)},"answer":`);
     this.path = vocab.imagePath.map((p) => JSON.stringify(p));
     this.instance = instanceIds.map((id) => JSON.stringify(id));
@@ -40,16 +44,17 @@ export class TwinRowsSink {
     }
     this.rows.push(rows.join(''));
     this.meta.push(meta.join(''));
-    await Promise.all([this.rows.flush(), this.meta.flush()]);
+    await Promise.all([this.rows.flush(), this.meta.flush(), this.parquet.write(b)]);
   }
 
   async close(): Promise<string[]> {
-    await Promise.all([this.rows.close(), this.meta.close()]);
-    return [this.rows.file, this.meta.file];
+    await Promise.all([this.rows.close(), this.meta.close(), this.parquet.close()]);
+    return [this.rows.file, this.meta.file, this.parquet.file];
   }
 
   destroy(): void {
     this.rows.destroy();
     this.meta.destroy();
+    this.parquet.destroy();
   }
 }

@@ -1,8 +1,9 @@
 /**
  * Builds two small Twin datasets for the pytest read-back tests:
  *   npx tsx test/python/make_twin_fixture.ts <dir>
- * writes <dir>/folder (images as files beside the rows) and <dir>/embed (image bytes in
- * the parquet), and prints {"folder": {...outputs}, "embed": {...outputs}} as JSON.
+ * writes <dir>/folder (every export, images as files beside the rows), <dir>/embed (verl
+ * alone, image bytes in the parquet, no folder) and <dir>/sharegpt (LLaMA-Factory alone),
+ * and prints {"folder": {...outputs}, "embed": {...}, "sharegpt": {...}} as JSON.
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -24,4 +25,5 @@ const fixture = await buildTwinFixture(home, {
 });
 const folder = await runAssemble(home, { ...fixture.with, evalInstances: 3, seed: 1, out: path.resolve(dir, 'folder') }, undefined, 'folder');
 const embed = await runAssemble(home, { ...fixture.with, evalInstances: 3, seed: 1, images: 'embed', exports: ['verl'], out: path.resolve(dir, 'embed') }, undefined, 'embed');
-console.log(JSON.stringify({ folder, embed }));
+const sharegpt = await runAssemble(home, { ...fixture.with, evalInstances: 3, seed: 1, exports: ['sharegpt'], out: path.resolve(dir, 'sharegpt') }, undefined, 'sharegpt');
+console.log(JSON.stringify({ folder, embed, sharegpt }));

@@ -4,13 +4,17 @@ Scenarios:
 - The verl parquet has verl's columns with real nested types (list<struct>, struct), as
   many rows as the Twin rows JSONL, two <image> tokens per prompt, yes/no ground truth
   that agrees with the rows, and extra_info naming split, index, pair and kind.
-- Folder mode: every image path resolves inside the dataset folder and decodes with PIL.
+- Every verl image is its bytes, in folder mode too (verl has no setting for a folder that
+  relative paths would be joined to); they are the bytes of the folder's copy it names.
+- Folder mode: every path in the JSON rows resolves inside the dataset folder and decodes
+  with PIL, and the folder holds exactly the images the rows use.
 - Embed mode: image bytes inside the parquet decode with PIL, no folder needed.
 - The Twin rows have exactly the published shape; sharegpt has one <image> per image and
   is registered in dataset_info.json.
 - gpu/twin_sampler.py draws batches with as many yes as no labels from the verl parquet.
 
-The datasets are built by test/python/make_twin_fixture.ts (npx tsx), once per session.
+The datasets are built by test/python/make_twin_fixture.ts (npx tsx), once per session
+(build_exports; test_twin_datasets.py loads them with `datasets`).
 """
 
 import io
@@ -24,18 +28,26 @@ import pytest
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[2]
+_BUILT = {}
+
+
+def build_exports(tmp_path_factory):
+    """The fixture datasets by name (folder, embed, sharegpt), built once however many test modules ask."""
+    if "exports" not in _BUILT:
+        out = tmp_path_factory.mktemp("twin")
+        done = subprocess.run(
+            ["npx", "tsx", "test/python/make_twin_fixture.ts", str(out)],
+            cwd=ROOT, capture_output=True, text=True, timeout=600,
+        )
+        assert done.returncode == 0, done.stderr[-4000:]
+        outputs = json.loads(done.stdout.strip().splitlines()[-1])
+        _BUILT["exports"] = {mode: Path(o["dataset"]) for mode, o in outputs.items()}
+    return _BUILT["exports"]
 
 
 @pytest.fixture(scope="session")
 def datasets(tmp_path_factory):
-    out = tmp_path_factory.mktemp("twin")
-    done = subprocess.run(
-        ["npx", "tsx", "test/python/make_twin_fixture.ts", str(out)],
-        cwd=ROOT, capture_output=True, text=True, timeout=600,
-    )
-    assert done.returncode == 0, done.stderr[-4000:]
-    outputs = json.loads(done.stdout.strip().splitlines()[-1])
-    return {mode: Path(o["dataset"]) for mode, o in outputs.items()}
+    return build_exports(tmp_path_factory)
 
 
 def rows_of(path):
@@ -52,7 +64,8 @@ def test_verl_parquet_has_verl_columns_with_nested_types(datasets, split):
     assert pa.types.is_list(prompt) and pa.types.is_struct(prompt.value_type)
     assert [f.name for f in prompt.value_type] == ["role", "content"]
     images = schema.field("images").type
-    assert pa.types.is_list(images) and [f.name for f in images.value_type] == ["image"]
+    assert pa.types.is_list(images) and [f.name for f in images.value_type] == ["bytes", "path"]
+    assert images.value_type.field("bytes").type == pa.binary()
     assert pa.types.is_struct(schema.field("reward_model").type)
     extra = schema.field("extra_info").type
     assert [f.name for f in extra] == ["split", "index", "pair_id", "kind", "category", "instance_1", "instance_2"]
@@ -72,7 +85,7 @@ def test_verl_rows_agree_with_the_twin_rows(datasets, split):
         assert content == "<image>\n<image>\n\n" + row["question"]
         assert rec["reward_model"] == {"style": "rule", "ground_truth": row["answer"]}
         assert row["answer"] in {"yes", "no"}
-        assert [i["image"] for i in rec["images"]] == [row["image_1"], row["image_2"]]
+        assert [i["path"] for i in rec["images"]] == [row["image_1"], row["image_2"]]
         assert rec["extra_info"]["split"] == split and rec["extra_info"]["index"] == k
         assert rec["extra_info"]["kind"] in {"positive", "hard-negative", "generated-negative"}
         assert (rec["extra_info"]["kind"] == "positive") == (row["answer"] == "yes")
@@ -95,9 +108,8 @@ def test_every_image_path_resolves_and_decodes(datasets):
     folder = datasets["folder"]
     seen = set()
     for split in ["train", "eval"]:
-        for rec in pq.read_table(folder / f"{split}.parquet", columns=["images"]).to_pylist():
-            for image in rec["images"]:
-                seen.add(image["image"])
+        for row in rows_of(folder / f"{split}.jsonl"):
+            seen.update([row["image_1"], row["image_2"]])
     assert seen
     for rel in seen:
         path = folder / rel
@@ -106,6 +118,15 @@ def test_every_image_path_resolves_and_decodes(datasets):
             im.load()
             assert im.size == (32, 32)
     assert len(list((folder / "images").iterdir())) == len(seen)
+
+
+def test_folder_mode_verl_images_are_the_bytes_of_the_copies_they_name(datasets):
+    folder = datasets["folder"]
+    for split in ["train", "eval"]:
+        for rec in pq.read_table(folder / f"{split}.parquet", columns=["images"]).to_pylist():
+            for image in rec["images"]:
+                assert set(image) == {"bytes", "path"}
+                assert image["bytes"] == (folder / image["path"]).read_bytes()
 
 
 def test_embedded_image_bytes_decode_without_a_folder(datasets):

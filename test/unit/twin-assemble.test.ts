@@ -10,8 +10,10 @@
  * - A target (and evalTarget) is hit exactly with the kinds' proportions.
  * - Balance: yes = no, and every shard of shardRows rows is balanced.
  * - The same inputs and seed give byte-identical files; another seed gives other files.
- * - Exports: parallel meta lines, sharegpt and dataset_info.json, stats.json, the SVG and
- *   the dataset card; embed mode puts image bytes in the parquet and needs no folder.
+ * - Exports: parallel meta lines, the rows again as parquet, sharegpt and dataset_info.json,
+ *   stats.json, the SVG and the dataset card, whose configs all name parquet files that were
+ *   written; both parquet files hold image bytes in either image mode; embed mode needs no
+ *   folder when only verl is asked for.
  * - An image two instances share is used once; a pair is read from an item id when
  *   its metadata is missing.
  * - Bad inputs fail without retries and say what to do; progress is heartbeated in rows
@@ -24,6 +26,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { CancelledFailure } from '@temporalio/common';
+import { readParquetBatches } from '../../activities/data/parquet-read.js';
 import { homeLayout, type HomeLayout } from '../../activities/home.js';
 import { countQueries, proportionalQuotas, splitInstances, type AssemblyInstance } from '../../activities/twin/pairs.js';
 import type { JsonObject } from '../../engine/types.js';
@@ -66,6 +69,14 @@ async function split(dir: string, name: 'train' | 'eval') {
 
 
 const sha = (p: string) => path.basename(p).split('.')[0]!;
+
+/** Every row of a parquet file as plain objects (nested structs and lists as Arrow rows and vectors). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+async function parquetRows(file: string): Promise<any[]> {
+  const rows = [];
+  for await (const table of readParquetBatches(file)) rows.push(...table.toArray());
+  return rows;
+}
 
 describe('twin/assemble', () => {
   it('writes exactly the closed-form count of queries per split and kind, each once', async () => {
@@ -158,7 +169,7 @@ describe('twin/assemble', () => {
     expect(await digests(a.dataset)).toEqual(await digests(b.dataset));
     expect(Object.fromEntries(Object.entries(a.files).map(([k, v]) => [k, v.sha256]))).toEqual(Object.fromEntries(Object.entries(b.files).map(([k, v]) => [k, v.sha256])));
     const [da, dc] = [await digests(a.dataset), await digests(c.dataset)];
-    for (const name of ['train.jsonl', 'train.parquet', 'train.sharegpt.json', 'eval.jsonl']) expect(dc[name]).not.toBe(da[name]);
+    for (const name of ['train.jsonl', 'train.parquet', 'train.rows.parquet', 'train.sharegpt.json', 'eval.jsonl']) expect(dc[name]).not.toBe(da[name]);
   });
 
   it('writes sharegpt with dataset_info.json, the stats, the figure and a dataset card', async () => {
@@ -175,8 +186,8 @@ describe('twin/assemble', () => {
     expect(await fs.readFile(path.join(out.dataset, 'queries-per-instance.svg'), 'utf8')).toMatch(/^<svg[\s\S]*<\/svg>$/);
     expect(await fs.readFile(path.join(out.dataset, 'README.md'), 'utf8')).toMatch(/teacher model's explanations/);
     expect(Object.keys(out.files).sort()).toEqual([
-      'README.md', 'dataset_info.json', 'eval.jsonl', 'eval.meta.jsonl', 'eval.parquet', 'eval.sharegpt.json', 'queries-per-instance.svg',
-      'stats.json', 'train.jsonl', 'train.meta.jsonl', 'train.parquet', 'train.sharegpt.json',
+      'README.md', 'dataset_info.json', 'eval.jsonl', 'eval.meta.jsonl', 'eval.parquet', 'eval.rows.parquet', 'eval.sharegpt.json',
+      'queries-per-instance.svg', 'stats.json', 'train.jsonl', 'train.meta.jsonl', 'train.parquet', 'train.rows.parquet', 'train.sharegpt.json',
     ]);
     const stats = JSON.parse(await fs.readFile(path.join(out.dataset, 'stats.json'), 'utf8'));
     expect(stats.imagesPerInstance).toEqual({ 1: 1, 2: 2, 3: 4, 4: 3, 5: 2 });
@@ -189,6 +200,34 @@ describe('twin/assemble', () => {
     const parquet = await fs.readFile(path.join(out.dataset, 'train.parquet'));
     expect(parquet.subarray(0, 4).toString()).toBe('PAR1');
     expect(parquet.includes(Buffer.from([0x89, 0x50, 0x4e, 0x47]))).toBe(true); // a PNG inside
+  });
+
+  it('puts the bytes of every image a row shows into both parquet files in folder mode too', async () => {
+    const out = await run();
+    const { rows } = await split(out.dataset, 'train');
+    const file = (p: string) => fs.readFile(path.join(out.dataset, p));
+    const verl = await parquetRows(path.join(out.dataset, 'train.parquet'));
+    const twin = await parquetRows(path.join(out.dataset, 'train.rows.parquet'));
+    expect(verl).toHaveLength(rows.length);
+    expect(twin).toHaveLength(rows.length);
+    for (const [k, row] of rows.entries()) {
+      const images = [...verl[k]!.images] as Array<{ bytes: Uint8Array; path: string }>;
+      expect(images.map((i) => i.path)).toEqual([row.image_1, row.image_2]);
+      expect(Buffer.from(images[1]!.bytes).equals(await file(row.image_2))).toBe(true);
+      expect(twin[k]!.question).toBe(row.question);
+      expect(twin[k]!.image_1.path).toBe(row.image_1);
+      expect(Buffer.from(twin[k]!.image_1.bytes).equals(await file(row.image_1))).toBe(true);
+    }
+  });
+
+  it('lists only parquet configs in the dataset card, each naming files that were written', async () => {
+    const out = await run();
+    const card = await fs.readFile(path.join(out.dataset, 'README.md'), 'utf8');
+    const header = card.split('---\n')[1]!;
+    expect([...header.matchAll(/config_name: (\S+)/g)].map((m) => m[1])).toEqual(['default', 'verl']);
+    const paths = [...header.matchAll(/path: (\S+)/g)].map((m) => m[1]!);
+    expect(paths).toEqual(['train.rows.parquet', 'eval.rows.parquet', 'train.parquet', 'eval.parquet']);
+    for (const p of paths) expect(out.files[p]).toBeDefined();
   });
 });
 
