@@ -63,7 +63,8 @@ export const assembleOutputs = z.strictObject({
 
 export const assembleKind = defineKind({
   uses: 'twin/assemble',
-  version: '2',
+  // 3: every card config is Parquet (the rows also as <split>.rows.parquet) and verl images carry their bytes in folder mode too.
+  version: '3',
   description:
     'Build the Twin pair queries (positives, approved hard negatives, approved generated negatives), split them into ' +
     'Twin and Twin-Eval by instance, subsample and order them by seed, and export them as Twin-shaped JSONL rows, ' +
