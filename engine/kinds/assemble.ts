@@ -37,9 +37,9 @@ export const assembleInputs = z.strictObject({
   templates: z.array(z.string().min(1)).min(1).optional()
     .describe('Question templates; `{category}` is filled in and each must ask for <answer>yes</answer> or <answer>no</answer>. @default the built-in three'),
   exports: z.array(z.enum(ASSEMBLE_EXPORTS)).min(1).default([...ASSEMBLE_EXPORTS])
-    .describe('What to write: Twin-shaped JSONL rows, verl parquet, LLaMA-Factory sharegpt JSON. @default all three'),
+    .describe('What to write: Twin-shaped rows (JSONL, and <split>.rows.parquet with the images inside, for datasets), verl parquet (images inside), LLaMA-Factory sharegpt JSON (paths under media_dir). @default all three'),
   images: z.enum(['folder', 'embed']).default('folder')
-    .describe('folder: each used image copied once to <out>/images/<sha256>.<ext>; embed: image bytes inside the parquet (small sets). @default folder'),
+    .describe('folder: each used image also copied once to <out>/images/<sha256>.<ext> (the JSONL rows and sharegpt name them there); embed: no images/ folder when verl is the only export. The parquet files carry image bytes either way. @default folder'),
   out: z.string().min(1).optional()
     .describe('Dataset folder to write. @default <TWINFLOW_HOME>/datasets/<runId>/<stageId>'),
 });
