@@ -85,14 +85,9 @@ def offline(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def exports(tmp_path_factory):
-    out = tmp_path_factory.mktemp("twin")
-    done = subprocess.run(
-        ["npx", "tsx", "test/python/make_twin_fixture.ts", str(out)],
-        cwd=ROOT, capture_output=True, text=True, timeout=600,
-    )
-    assert done.returncode == 0, done.stderr[-4000:]
-    outputs = json.loads(done.stdout.strip().splitlines()[-1])
-    return {mode: Path(o["dataset"]) for mode, o in outputs.items()}
+    from test_twin_export import build_exports
+
+    return build_exports(tmp_path_factory)
 
 
 @pytest.fixture(scope="session")
