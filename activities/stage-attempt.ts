@@ -4,9 +4,10 @@ import type { HomeLayout } from './home.js';
 import { holdingGpus } from './stage-gpus.js';
 import type { StageActivityInput } from './stage-io.js';
 import { StageLock } from './stage-lock.js';
+import { FAILURE } from '../engine/failures.js';
 
 /** The failure type of an attempt whose worker was shut down under it: never the stage's fault. */
-export const WORKER_STOPPED = 'WorkerStopped';
+export const WORKER_STOPPED = FAILURE.workerStopped;
 
 /**
  * What every stage attempt goes through, whatever its kind: it holds its stage folder's

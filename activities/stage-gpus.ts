@@ -2,9 +2,10 @@ import os from 'node:os';
 import { ApplicationFailure, type Context } from '@temporalio/activity';
 import { GpuRequestTooLarge, withGpus, type GpuPool, type GpuReservation } from './gpu-pool.js';
 import type { StageActivityInput } from './stage-io.js';
+import { FAILURE } from '../engine/failures.js';
 
 /** The failure type of a stage asking for more GPUs than its worker has. */
-export const NOT_ENOUGH_GPUS = 'NotEnoughGpus';
+export const NOT_ENOUGH_GPUS = FAILURE.notEnoughGpus;
 /** How often a stage waiting for GPUs says so; also what keeps its heartbeat timeout from firing. */
 const WAIT_HEARTBEAT_MS = 1_000;
 

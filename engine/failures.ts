@@ -25,6 +25,20 @@ export const FAILURE = {
   artifactMissing: 'ArtifactMissing',
   /** An artifact's bytes do not match its digest; never retried. */
   artifactCorrupt: 'ArtifactCorrupt',
+  /** The model file the stage names is not there; never retried. */
+  modelMissing: 'ModelMissing',
+  /** A model's preprocessing spec is missing or malformed; never retried. */
+  invalidPreprocessSpec: 'InvalidPreprocessSpec',
+  /** The stage asks for more GPUs than its worker has (resources.gpus); never retried on that queue. */
+  notEnoughGpus: 'NotEnoughGpus',
+  /** The worker was shut down under the attempt: never the stage's fault; the interpreter schedules it again. */
+  workerStopped: 'WorkerStopped',
+  /** The shared object store (TWINFLOW_STORE) has no such bucket; never retried. */
+  objectStoreBucketMissing: 'ObjectStoreBucketMissing',
+  /** The object store refused the credentials; never retried. */
+  objectStoreCredentialsRefused: 'ObjectStoreCredentialsRefused',
+  /** The object store did not answer; retried. */
+  objectStoreUnreachable: 'ObjectStoreUnreachable',
   /** A model file cannot be loaded; never retried. */
   invalidModel: 'InvalidModel',
   /** Part of the work could not be done (some queries unanswered); never retried. */

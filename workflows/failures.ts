@@ -2,12 +2,13 @@ import { ActivityFailure, ApplicationFailure, ChildWorkflowFailure, TimeoutFailu
 import { TimeoutType } from '@temporalio/common';
 import type { StageFailureDetails } from '../activities/stage-io.js';
 import type { StageError } from './messages.js';
+import { FAILURE } from '../engine/failures.js';
 
 /**
  * Failure types of an attempt whose worker was shut down: ours (activities/stage-attempt.ts)
  * and the SDK's, for an activity that did not end within the worker's shutdown grace time.
  */
-const WORKER_STOPPED = new Set(['WorkerStopped', 'WorkerShutdown']);
+const WORKER_STOPPED = new Set<string>([FAILURE.workerStopped, 'WorkerShutdown']);
 
 /**
  * Whether an activity failed because its worker went away, which is never the stage's

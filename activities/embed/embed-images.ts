@@ -16,7 +16,7 @@ import type { StageActivityInput } from '../stage-io.js';
 import { l2Normalize, toLittleEndian } from './matrix.js';
 import { decodePixels, pixelsToInput } from './pixels.js';
 import { sha256File } from '../host-files.js';
-import { invalidInput, invalidModel } from '../failures.js';
+import { FAILURE, invalidInput, invalidModel, type FailureType } from '../failures.js';
 import { embedKind } from '../../engine/kinds/embed.js';
 import type { Implementation } from '../kind-implementation.js';
 
@@ -179,21 +179,21 @@ async function runBatch(
 async function loadPreprocess(spec: EmbedSpec, input: StageActivityInput): Promise<PreprocessSpec> {
   const file = spec.preprocess ?? preprocessPathFor(spec.model);
   const where = `stage ${input.stageId} (${input.uses})`;
-  const fail = (type: string, message: string) => ApplicationFailure.create({ type, nonRetryable: true, message: `${where}: ${message}` });
+  const fail = (type: FailureType, message: string) => ApplicationFailure.create({ type, nonRetryable: true, message: `${where}: ${message}` });
   if (!(await exists(spec.model))) {
-    throw fail('ModelMissing', `model file ${path.resolve(spec.model)} not found; run \`npm run setup\` to convert the default encoder, or point with.model at an ONNX image encoder`);
+    throw fail(FAILURE.modelMissing, `model file ${path.resolve(spec.model)} not found; run \`npm run setup\` to convert the default encoder, or point with.model at an ONNX image encoder`);
   }
   let raw: unknown;
   try {
     raw = JSON.parse(await fs.readFile(file, 'utf8'));
   } catch (err) {
-    throw fail('InvalidPreprocessSpec', `cannot read the preprocessing spec ${path.resolve(file)} (${messageOf(err)}); ` +
+    throw fail(FAILURE.invalidPreprocessSpec, `cannot read the preprocessing spec ${path.resolve(file)} (${messageOf(err)}); ` +
       'write one next to the model (inputName, outputName, size, layout, scale, mean, std, dims) or set with.preprocess');
   }
   const parsed = preprocessSpecSchema.safeParse(raw);
   if (parsed.success) return parsed.data;
   const problems = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
-  throw fail('InvalidPreprocessSpec', `preprocessing spec ${path.resolve(file)} is invalid: ${problems}`);
+  throw fail(FAILURE.invalidPreprocessSpec, `preprocessing spec ${path.resolve(file)} is invalid: ${problems}`);
 }
 
 async function openSession(spec: EmbedSpec, pre: PreprocessSpec, input: StageActivityInput): Promise<ort.InferenceSession> {

@@ -1,4 +1,5 @@
 import { ApplicationFailure } from '@temporalio/common';
+import { FAILURE, type FailureType } from '../../engine/failures.js';
 
 /** What a failed S3 request was doing, for the message a person reads. */
 export interface S3Context {
@@ -47,23 +48,23 @@ export function explainS3Error(err: unknown, ctx: S3Context): unknown {
   const status = statusOf(err);
   const where = ctx.endpoint ? `at ${ctx.endpoint}` : 'in AWS S3';
   if (code === 'NoSuchBucket') {
-    return failure('ObjectStoreBucketMissing', true, err,
+    return failure(FAILURE.objectStoreBucketMissing, true, err,
       `the bucket ${ctx.bucket} does not exist ${where} (TWINFLOW_STORE=${ctx.location}, while ${ctx.doing}). ` +
       `Create it (aws s3 mb s3://${ctx.bucket}${ctx.endpoint ? ` --endpoint-url ${ctx.endpoint}` : ''}), or check TWINFLOW_STORE.`);
   }
   if (CREDENTIAL_CODES.has(code ?? '') || status === 401 || status === 403) {
     const what = code === 'AccessDenied' ? 'denied access to' : 'refused the credentials for';
-    return failure('ObjectStoreCredentialsRefused', true, err,
+    return failure(FAILURE.objectStoreCredentialsRefused, true, err,
       `the object store ${where} ${what} ${ctx.location} (${code && code !== 'Unknown' ? code : `HTTP ${status}`}, while ${ctx.doing}). ` +
       `The credentials came from ${ctx.credentialsFrom}: check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE, ` +
       `and that they may read and write the bucket ${ctx.bucket}.`);
   }
   if (/region is missing/i.test((err as SdkError | undefined)?.message ?? '')) {
-    return failure('ObjectStoreCredentialsRefused', true, err,
+    return failure(FAILURE.objectStoreCredentialsRefused, true, err,
       `no AWS region is set for ${ctx.location}: set AWS_REGION (or a region in the profile AWS_PROFILE uses).`);
   }
   if (isNetworkError(err)) {
-    return failure('ObjectStoreUnreachable', false, err,
+    return failure(FAILURE.objectStoreUnreachable, false, err,
       `cannot reach the object store ${ctx.endpoint ? `at ${ctx.endpoint}` : 'AWS S3'} (${networkCode(err)}, while ${ctx.doing} in ${ctx.location}). ` +
       (ctx.endpoint ? 'Check that it is running and that AWS_ENDPOINT_URL names it.' : 'Check the network, or set AWS_ENDPOINT_URL for S3-compatible storage.'));
   }
@@ -82,6 +83,6 @@ function networkCode(err: unknown): string {
   return e.code ?? e.cause?.code ?? e.name ?? 'no answer';
 }
 
-function failure(type: string, nonRetryable: boolean, cause: unknown, message: string): ApplicationFailure {
+function failure(type: FailureType, nonRetryable: boolean, cause: unknown, message: string): ApplicationFailure {
   return ApplicationFailure.create({ type, nonRetryable, message, cause: cause instanceof Error ? cause : undefined });
 }
