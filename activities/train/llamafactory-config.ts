@@ -33,8 +33,13 @@ export interface SftPlaces {
  */
 export function sftConfig(spec: SftSpec, at: SftPlaces): Record<string, string | number | boolean> {
   const perStep = spec.perDeviceBatchSize * spec.gpus;
+  // Resuming a full fine-tune without DeepSpeed, transformers 4.57's Trainer loads the checkpoint's weights
+  // without Qwen2.5-VL's key mapping, finds none of them ("missing keys") and trains the base model again
+  // (huggingface/transformers#43701): start from the checkpoint's own model files instead. With DeepSpeed
+  // the engine loads its own checkpoint; a LoRA checkpoint holds only the adapter.
+  const fromCheckpoint = at.resumeFrom !== undefined && !at.deepspeed && spec.finetuningType !== 'lora';
   return {
-    model_name_or_path: at.model,
+    model_name_or_path: fromCheckpoint ? at.resumeFrom! : at.model,
     trust_remote_code: true,
     image_max_pixels: spec.imageMaxPixels,
     stage: 'sft',

@@ -84,11 +84,14 @@ export function createSftTraining(deps: { store: ArtifactStore; home: HomeLayout
       try {
         run = await runTool(deps.logs, input, {
           what: `${where}: ${spec.cli} train`,
-          argv: [spec.cli, 'train', config],
+          // A path is taken from the worker's folder, as every other input is; a bare name is looked up on PATH.
+          argv: [spec.cli.includes('/') ? path.resolve(spec.cli) : spec.cli, 'train', config],
           cwd: dir,
           env: {
             PYTHONUNBUFFERED: '1',
-            ...(spec.gpus > 1 ? { FORCE_TORCHRUN: '1', NPROC_PER_NODE: String(spec.gpus) } : {}),
+            // LLaMA-Factory launches DeepSpeed only under torchrun, and without NPROC_PER_NODE torchrun starts a process per visible GPU.
+            NPROC_PER_NODE: String(spec.gpus),
+            ...(spec.gpus > 1 || spec.deepspeed !== 'none' ? { FORCE_TORCHRUN: '1' } : {}),
             ...spec.env,
           },
           heartbeat: () => ({
@@ -163,5 +166,7 @@ function sftHint(exit: GroupExit, lines: string[], cli: string): string | undefi
   if (exit.exitCode === 127) return `${cli} was not found on this host: set with.cli to the llamafactory-cli of the environment that has LLaMA-Factory`;
   if (/CUDA out of memory|OutOfMemoryError/.test(text)) return 'the GPUs ran out of memory: lower perDeviceBatchSize (gradient accumulation makes up batchSize), cutoffLen or imageMaxPixels';
   if (/Some keys are not used by the HfArgumentParser/.test(text)) return 'LLaMA-Factory refused a key of the YAML: check with.extra';
+  if (/torch 2\.9\.x with Conv3D/i.test(text)) return 'LLaMA-Factory refuses Qwen2.5-VL (a Conv3d model) on torch 2.9: install torch below 2.9, or 2.10 or later, in its environment';
+  if (/doesn't support bf16/.test(text)) return 'this host cannot train in bf16: set bf16: false';
   return undefined;
 }

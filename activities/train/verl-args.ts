@@ -26,7 +26,7 @@ export interface GrpoPlaces {
  * them with verl's own trainer config in the tests, so a key verl does not know fails there.
  */
 export function grpoArgv(spec: GrpoSpec, at: GrpoPlaces): [string, ...string[]] {
-  return [spec.python, '-m', 'verl.trainer.main_ppo', ...grpoOverrides(spec, at)];
+  return [pythonPath(spec.python), '-m', 'verl.trainer.main_ppo', ...grpoOverrides(spec, at)];
 }
 
 export function grpoOverrides(spec: GrpoSpec, at: GrpoPlaces): string[] {
@@ -92,7 +92,12 @@ export function grpoOverrides(spec: GrpoSpec, at: GrpoPlaces): string[] {
 
 /** verl's model merger, from a checkpoint's actor shards to a Hugging Face folder. */
 export function mergeArgv(python: string, actorDir: string, target: string): [string, ...string[]] {
-  return [python, '-m', 'verl.model_merger', 'merge', '--backend', 'fsdp', '--local_dir', actorDir, '--target_dir', target];
+  return [pythonPath(python), '-m', 'verl.model_merger', 'merge', '--backend', 'fsdp', '--local_dir', actorDir, '--target_dir', target];
+}
+
+/** verl runs in the stage folder: a path is taken from the worker's folder, as every other input is; a bare name is looked up on PATH. */
+function pythonPath(python: string): string {
+  return python.includes('/') ? path.resolve(python) : python;
 }
 
 /** A value as Hydra's override grammar reads it back: booleans lowercase, numbers as JS prints them, text quoted when it must be. */

@@ -183,13 +183,11 @@ describe.skipIf(!CLI)('llamafactory/sft on the real LLaMA-Factory (CPU, toy Qwen
     expect(resumed[0]![1]).toBeCloseTo(uninterrupted[0]![1], 3);
   }, 300_000);
 
-  // Fails today. transformers 4.57's Trainer resumes a Qwen2.5-VL with load_state_dict and without the model's
-  // checkpoint key mapping (a checkpoint holds visual.* and model.layers.*, the model model.visual.* and
-  // model.language_model.*), so it logs "There were missing keys in the checkpoint model loaded", loads no weight
-  // of the checkpoint, and steps 2 and 3 train the base model again (huggingface/transformers issue 43701; with
-  // DeepSpeed the engine's own checkpoint is loaded instead). It passes once a resumed full fine-tune starts from
-  // model_name_or_path: checkpoint-N; make it an `it` then.
-  it.fails('continues from the weights of that checkpoint: steps 2 and 3 log the losses of the uninterrupted run', () => {
+  // transformers 4.57's Trainer resumes a Qwen2.5-VL with load_state_dict and without the model's checkpoint key
+  // mapping (a checkpoint holds visual.* and model.layers.*, the model model.visual.* and model.language_model.*),
+  // so it would load no weight of the checkpoint and train the base model again (huggingface/transformers issue
+  // 43701); llamafactory/sft starts a resumed full fine-tune from model_name_or_path: checkpoint-N instead.
+  it('continues from the weights of that checkpoint: steps 2 and 3 log the losses of the uninterrupted run', () => {
     for (const i of [1, 2]) expect(resumed[i]![1]).toBeCloseTo(uninterrupted[i]![1], 3);
   });
 });

@@ -112,6 +112,18 @@ describe('llamafactory/sft', () => {
     await expect.poll(() => isAlive(pid), { timeout: 10_000 }).toBe(false);
   });
 
+  it('launches DeepSpeed under torchrun even on one GPU, and resumes a full fine-tune without DeepSpeed from the checkpoint\'s own weights', async () => {
+    await sft('h', { env: knobs('h'), gpus: 1, perDeviceBatchSize: 8, batchSize: 8 });
+    expect((await calls('h'))[0]!.env).toEqual({ FORCE_TORCHRUN: '1', NPROC_PER_NODE: '1' });
+    const spec = sftInputs.parse({ dataset: 'd', deepspeed: 'none' });
+    const at = { model: 'base', datasetDir: '/d', outputDir: '/o', resumeFrom: '/o/checkpoint-6' };
+    // transformers 4.57 loads none of a Qwen2.5-VL checkpoint's weights on resume (huggingface/transformers#43701).
+    expect(sftConfig(spec, at)).toMatchObject({ model_name_or_path: '/o/checkpoint-6', resume_from_checkpoint: '/o/checkpoint-6' });
+    expect(sftConfig(spec, { ...at, deepspeed: '/ds.json' }).model_name_or_path).toBe('base');
+    expect(sftConfig(sftInputs.parse({ dataset: 'd', finetuningType: 'lora' }), at).model_name_or_path).toBe('base');
+    expect(sftConfig(spec, { ...at, resumeFrom: undefined }).model_name_or_path).toBe('base');
+  });
+
   it('refuses a batch size that per-device batches cannot make, and a dataset without its registration', async () => {
     const odd = await failure(sft('e', { batchSize: 250 }));
     expect(odd).toMatchObject({ type: 'InvalidStageInput', nonRetryable: true });
