@@ -33,6 +33,7 @@ import { createRenderPlot } from './report/plot.js';
 import { createGrpoTraining } from './train/verl-grpo.js';
 import { createTeacherAnswers } from './train/teacher.js';
 import { createSftTraining } from './train/llamafactory-sft.js';
+import { createLmmsEvalRun } from './evaluate/lmms-eval-run.js';
 import { within } from './host-files.js';
 import type {
   CacheLookupInput,
@@ -114,6 +115,7 @@ export function createActivities(deps: ActivityDeps = {}) {
     'verl/grpo': createGrpoTraining({ store, home, logs }),
     'teacher/answer': createTeacherAnswers({ store, home }),
     'llamafactory/sft': createSftTraining({ store, home, logs }),
+    'lmms-eval/run': createLmmsEvalRun({ store, home, logs }),
   } satisfies Implementations;
 
   const stages = {} as Record<keyof typeof implementations, StageActivity>;

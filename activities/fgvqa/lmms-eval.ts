@@ -65,8 +65,18 @@ metadata:
 `;
 }
 
-/** The run's argv: `python -m lmms_eval ...`, through accelerate launch for more than one process. */
-export function lmmsEvalArgv(o: LmmsEvalOptions, paths: { include: string; output: string }, maxTokens: number): [string, ...string[]] {
+/** What one lmms-eval run is asked to do. */
+export interface LmmsEvalJob {
+  tasks: string[];
+  /** A folder of task YAMLs of our own (--include_path). */
+  include?: string;
+  output: string;
+  genKwargs?: string;
+  limit?: number;
+}
+
+/** The run's argv: `python -m lmms_eval ...`, through accelerate launch for more than one process, samples logged. */
+export function lmmsEvalCommand(o: Pick<LmmsEvalOptions, 'python' | 'processes' | 'model' | 'modelArgs' | 'batchSize' | 'extraArgs'>, job: LmmsEvalJob): [string, ...string[]] {
   // A path is taken from the worker's folder like every other input; a bare name is looked up on PATH.
   const python = o.python.includes('/') ? path.resolve(o.python) : o.python;
   const launch = o.processes > 1 ? ['-m', 'accelerate.commands.launch', `--num_processes=${o.processes}`] : [];
@@ -75,14 +85,20 @@ export function lmmsEvalArgv(o: LmmsEvalOptions, paths: { include: string; outpu
     python, ...launch, '-m', 'lmms_eval',
     '--model', o.model,
     ...(modelArgs ? ['--model_args', modelArgs] : []),
-    '--tasks', LMMS_EVAL_TASK,
-    '--include_path', paths.include,
+    '--tasks', job.tasks.join(','),
+    ...(job.include ? ['--include_path', job.include] : []),
     '--batch_size', String(o.batchSize),
-    '--gen_kwargs', `max_new_tokens=${maxTokens},temperature=0`,
-    '--output_path', paths.output,
+    ...(job.genKwargs ? ['--gen_kwargs', job.genKwargs] : []),
+    '--output_path', job.output,
     '--log_samples',
+    ...(job.limit !== undefined ? ['--limit', String(job.limit)] : []),
     ...o.extraArgs,
   ];
+}
+
+/** fgvqa/predict's run: our task folder, greedy decoding. */
+export function lmmsEvalArgv(o: LmmsEvalOptions, paths: { include: string; output: string }, maxTokens: number): [string, ...string[]] {
+  return lmmsEvalCommand(o, { tasks: [LMMS_EVAL_TASK], include: paths.include, output: paths.output, genKwargs: `max_new_tokens=${maxTokens},temperature=0` });
 }
 
 const PROGRESS = /Model Responding:\s*\d+%\|.*?\|\s*(\d+)\/(\d+)/;

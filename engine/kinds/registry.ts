@@ -10,6 +10,7 @@ import { synthesizeKinds } from './synthesize.js';
 import { fgvqaKinds } from './fgvqa.js';
 import { reportKinds } from './report.js';
 import { trainKinds } from './train.js';
+import { evaluateKinds } from './evaluate.js';
 
 export type { StageKind } from './kind.js';
 
@@ -20,7 +21,7 @@ export type { StageKind } from './kind.js';
 export const kindList = [
   ...coreKinds, ...reviewKinds,
   ...twinKinds, ...imageKinds, ...embedKinds, ...similarityKinds, ...synthesizeKinds, ...assembleKinds,
-  ...fgvqaKinds, ...reportKinds, ...trainKinds,
+  ...fgvqaKinds, ...reportKinds, ...trainKinds, ...evaluateKinds,
 ] as const;
 
 /** The kinds under their README headings (scripts/kind-tables.ts writes the tables). */
@@ -30,6 +31,7 @@ export const kindFamilies: readonly KindFamily[] = [
   { id: 'fgvqa', title: 'FGVQA kinds', kinds: fgvqaKinds },
   { id: 'report', title: 'Report kinds', kinds: reportKinds },
   { id: 'train', title: 'Training kinds (GPU hosts)', kinds: trainKinds },
+  { id: 'evaluate', title: 'General evaluation kinds (GPU hosts)', kinds: evaluateKinds },
 ];
 
 export type AnyKind = (typeof kindList)[number];
