@@ -9,6 +9,7 @@ import type { StageActivityInput } from '../stage-io.js';
 import { invalidInput } from '../failures.js';
 import { tableKind } from '../../engine/kinds/report.js';
 import type { Implementation } from '../kind-implementation.js';
+import { buildMetricsTable, renderMetricsHtml, renderMetricsMarkdown } from './metrics-table.js';
 
 /** Table 1's layout: one row per model, sources as groups of Pair / Multi / Total, then Mean. */
 
@@ -31,7 +32,9 @@ export interface Table {
   deltas: Array<{ name: string; base: string; cells: Record<string, Record<(typeof PARTS)[number], number | null>>; mean: number | null }>;
 }
 
-export function buildTable(opts: Pick<TableInputs, 'models' | 'base' | 'title' | 'sources'>): Table {
+type Scored = { name: string; summary: NonNullable<TableInputs['models'][number]['summary']> };
+
+export function buildTable(opts: Pick<TableInputs, 'base' | 'title' | 'sources'> & { models: Scored[] }): Table {
   const seen = opts.models.flatMap((m) => Object.keys(m.summary.sources));
   const sources = opts.sources ?? [...TABLE1_SOURCES.filter((s) => seen.includes(s)), ...new Set(seen.filter((s) => !(TABLE1_SOURCES as readonly string[]).includes(s)))];
   const models: TableModel[] = opts.models.map((m) => ({
@@ -47,7 +50,7 @@ export function buildTable(opts: Pick<TableInputs, 'models' | 'base' | 'title' |
     cells: Object.fromEntries(sources.map((s) => [s, Object.fromEntries(PARTS.map((p) => [p, diff(m.cells[s]![p], base.cells[s]![p])]))])) as Table['deltas'][number]['cells'],
     mean: diff(m.mean, base.mean),
   })) : [];
-  return { title: opts.title, sources: sources.map((id) => ({ id, label: LABELS[id] ?? id })), models, deltas };
+  return { title: opts.title ?? 'FGVQA accuracy (%)', sources: sources.map((id) => ({ id, label: LABELS[id] ?? id })), models, deltas };
 }
 
 function pick(v: { accuracy: number; ci?: [number, number] } | undefined): Value {
@@ -86,22 +89,32 @@ export function renderHtml(t: Table, intervals = false): string {
 export function createRenderTable(deps: { store: ArtifactStore; home: HomeLayout }): Implementation<typeof tableKind> {
   return async function renderTable(input: StageActivityInput) {
     const opts = parseInputs(tableInputs, input);
-    let table: Table;
+    const scored = opts.models.filter((m): m is Scored => m.summary !== undefined);
+    const measured = opts.models.filter((m): m is { name: string; metrics: Record<string, Record<string, number>> } => m.metrics !== undefined);
+    if (scored.length && measured.length) {
+      throw invalidInput(`stage ${input.stageId} (report/table): with.models mixes fgvqa/score summaries (${scored.map((m) => m.name).join(', ')}) and lmms-eval/run metrics (${measured.map((m) => m.name).join(', ')}); make one table of each`);
+    }
+    let rendered: { md: string; html: string; json: unknown; mean: Record<string, number> };
     try {
-      table = buildTable(opts);
+      if (scored.length) {
+        const table = buildTable({ ...opts, models: scored });
+        rendered = { md: renderMarkdown(table, opts.intervals), html: renderHtml(table, opts.intervals), json: table, mean: Object.fromEntries(table.models.map((m) => [m.name, m.mean?.accuracy ?? 0])) };
+      } else {
+        const table = buildMetricsTable({ ...opts, models: measured });
+        rendered = { md: renderMetricsMarkdown(table), html: renderMetricsHtml(table), json: table, mean: Object.fromEntries(table.models.map((m) => [m.name, m.mean ?? 0])) };
+      }
     } catch (err) {
       throw invalidInput(`stage ${input.stageId} (report/table): with.${(err as Error).message}`);
     }
     const dir = deps.home.stageDir(input.runId, input.stageId);
     await fs.mkdir(dir, { recursive: true });
     const written: Record<string, string> = {};
-    for (const [name, text] of [['table.md', renderMarkdown(table, opts.intervals)], ['table.html', renderHtml(table, opts.intervals)], ['table.json', `${JSON.stringify(table, null, 2)}\n`]] as const) {
+    for (const [name, text] of [['table.md', rendered.md], ['table.html', rendered.html], ['table.json', `${JSON.stringify(rendered.json, null, 2)}\n`]] as const) {
       written[name] = path.join(dir, name);
       await fs.writeFile(written[name]!, text);
     }
     const files = Object.fromEntries(await Promise.all(Object.entries(written).map(async ([name, file]) => [name, await deps.store.putFile(file)])));
-    const mean = Object.fromEntries(table.models.map((m) => [m.name, m.mean?.accuracy ?? 0]));
-    const outputs = { markdown: written['table.md']!, html: written['table.html']!, json: written['table.json']!, files, mean };
+    const outputs = { markdown: written['table.md']!, html: written['table.html']!, json: written['table.json']!, files, mean: rendered.mean };
     return { outputs: outputs, attempt: Context.current().info.attempt };
   };
 }

@@ -4,6 +4,8 @@
  * - the delta row against the base model, signed, in points
  * - Markdown, HTML (two-row header, model names escaped) and JSON written and stored
  * - a base that is not among the models fails the stage, naming the models
+ * - Tables 4 and 6 from lmms-eval/run metrics: a column per task in the paper's order, fractions as %,
+ *   a chosen metric and label per column; mixing the two kinds of input is refused
  */
 import fs from 'node:fs/promises';
 import { expect, it } from 'vitest';
@@ -45,4 +47,33 @@ it('lays out Table 1 with deltas against the base model', async () => {
 it('fails when the base is not one of the models', async () => {
   const err = await failure(table({ models: [{ name: 'a', summary: BASE }], base: 'b' }));
   expect(err.message).toMatch(/with.base b is not one of the models \(a\)/);
+});
+
+// Tables 4 and 6: lmms-eval/run metrics (made-up numbers in lmms-eval's shape).
+const metrics = (pope: number, rwqa: number, mmlu: number) => ({
+  mmlu: { acc: mmlu }, pope: { pope_accuracy: pope, pope_f1_score: pope - 0.02 }, realworldqa: { 'exact_match,flexible-extract': rwqa }, 'my-task': { score: 71.5 },
+});
+
+it("lays out Tables 4 and 6 from lmms-eval/run metrics: Table 4's tasks, then Table 6's, then others, in %, with deltas", async () => {
+  const result = await table({ models: [{ name: 'base', metrics: metrics(0.861, 0.652, 0.655) }, { name: '+Twin', metrics: metrics(0.874, 0.66, 0.652) }], base: 'base' });
+  const out = result.outputs as unknown as { markdown: string; mean: Record<string, number> };
+  const md = (await fs.readFile(out.markdown, 'utf8')).split('\n');
+  expect(md[0]).toBe('**General benchmarks**');
+  expect(md[2]).toBe('| Model | RealWorldQA | POPE | MMLU | my-task | Mean |');
+  expect(md[4]).toBe('| base | 65.2 | 86.1 | 65.5 | 71.5 | 72.1 |');
+  expect(md[6]).toBe('| Δ +Twin vs base | +0.8 | +1.3 | −0.3 | ±0.0 | +0.4 |');
+  expect(md[8]).toBe('RealWorldQA: realworldqa exact_match,flexible-extract (%); POPE: pope pope_accuracy (%); MMLU: mmlu acc (%); my-task: my-task score');
+  expect(out.mean).toEqual({ base: 72.1, '+Twin': 72.5 });
+  const picked = await table({ models: [{ name: 'base', metrics: metrics(0.861, 0.652, 0.655) }], columns: [{ task: 'pope', metric: 'pope_f1_score', label: 'POPE F1' }] });
+  expect((await fs.readFile((picked.outputs as unknown as { markdown: string }).markdown, 'utf8')).split('\n')[4]).toBe('| base | 84.1 | 84.1 |');
+});
+
+it('refuses a table that mixes FGVQA summaries with lmms-eval metrics, and a column no model has', async () => {
+  const mixed = await failure(table({ models: [{ name: 'a', summary: BASE }, { name: 'b', metrics: metrics(0.8, 0.6, 0.6) }] }));
+  expect(mixed).toMatchObject({ type: 'InvalidStageInput', nonRetryable: true });
+  expect(mixed.message).toMatch(/mixes fgvqa\/score summaries \(a\) and lmms-eval\/run metrics \(b\); make one table of each/);
+  const column = await failure(table({ models: [{ name: 'b', metrics: metrics(0.8, 0.6, 0.6) }], columns: [{ task: 'chartqa' }] }));
+  expect(column.message).toMatch(/with.columns: no model has results for task chartqa/);
+  const neither = await failure(table({ models: [{ name: 'c' }] }));
+  expect(neither.message).toMatch(/a model needs either summary \(fgvqa\/score\) or metrics \(lmms-eval\/run\)/);
 });
