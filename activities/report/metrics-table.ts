@@ -1,5 +1,6 @@
 import { TABLE4_TASKS, TABLE6_TASKS } from '../../engine/kinds/evaluate.js';
 import type { TableInputs } from '../../engine/kinds/report.js';
+import { esc, mdCell, signed, TABLE_STYLE } from './render.js';
 
 /**
  * Tables 4 and 6's layout: one row per model, one column per task (a metric of lmms-eval's
@@ -54,9 +55,6 @@ export function buildMetricsTable(opts: Pick<TableInputs, 'base' | 'title' | 'co
 }
 
 const num = (v: number | null) => (v === null ? '–' : v.toFixed(1));
-const signed = (d: number | null) => (d === null ? '–' : `${d > 0 ? '+' : d < 0 ? '−' : '±'}${Math.abs(d).toFixed(1)}`);
-const mdCell = (text: string) => text.replace(/\|/g, '\\|').replace(/\n/g, ' ');
-const esc = (s: string) => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 
 export function renderMetricsMarkdown(t: MetricsTable): string {
   const head = ['Model', ...t.columns.map((c) => c.label), 'Mean'];
@@ -74,7 +72,7 @@ export function renderMetricsHtml(t: MetricsTable): string {
   const deltas = t.deltas.map((d) => `<tr class="delta"><th scope="row">${esc(`Δ ${d.name} vs ${d.base}`)}</th>${d.values.map((v) => td(signed(v))).join('')}${td(signed(d.mean), 'mean')}</tr>`);
   return [
     '<!doctype html>', '<meta charset="utf-8">', `<title>${esc(t.title)}</title>`,
-    '<style>table{border-collapse:collapse;font:14px system-ui}th,td{padding:4px 8px;border-bottom:1px solid #ddd;text-align:right}th[scope=row]{text-align:left}.delta td{color:#555}.mean{font-weight:600}</style>',
+    TABLE_STYLE,
     `<table><caption>${esc(t.title)}</caption>`, `<thead>${head}</thead>`, `<tbody>${[...rows, ...deltas].join('')}</tbody></table>`, '',
   ].join('\n');
 }

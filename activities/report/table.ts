@@ -10,6 +10,7 @@ import { invalidInput } from '../failures.js';
 import { tableKind } from '../../engine/kinds/report.js';
 import type { Implementation } from '../kind-implementation.js';
 import { buildMetricsTable, renderMetricsHtml, renderMetricsMarkdown } from './metrics-table.js';
+import { esc, mdCell, signed, TABLE_STYLE } from './render.js';
 
 /** Table 1's layout: one row per model, sources as groups of Pair / Multi / Total, then Mean. */
 
@@ -58,8 +59,6 @@ function pick(v: { accuracy: number; ci?: [number, number] } | undefined): Value
 }
 
 const num = (v: Value, intervals: boolean) => (v ? `${v.accuracy.toFixed(1)}${intervals && v.ci ? ` [${v.ci[0].toFixed(1)}, ${v.ci[1].toFixed(1)}]` : ''}` : '–');
-const signed = (d: number | null) => (d === null ? '–' : `${d > 0 ? '+' : d < 0 ? '−' : '±'}${Math.abs(d).toFixed(1)}`);
-const mdCell = (text: string) => text.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 
 export function renderMarkdown(t: Table, intervals = false): string {
   const head = ['Model', ...t.sources.flatMap((s) => PARTS.map((p) => `${s.label} ${p[0]!.toUpperCase()}${p.slice(1)}`)), 'Mean'];
@@ -69,7 +68,6 @@ export function renderMarkdown(t: Table, intervals = false): string {
   return [`**${mdCell(t.title)}**`, '', line(head), line(head.map((_, i) => (i === 0 ? '---' : '---:'))), ...[...rows, ...deltas].map(line), ''].join('\n');
 }
 
-const esc = (s: string) => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 
 export function renderHtml(t: Table, intervals = false): string {
   const group = t.sources.map((s) => `<th colspan="3" scope="colgroup">${esc(s.label)}</th>`).join('');
@@ -79,7 +77,7 @@ export function renderHtml(t: Table, intervals = false): string {
   const deltas = t.deltas.map((d) => `<tr class="delta"><th scope="row">${esc(`Δ ${d.name} vs ${d.base}`)}</th>${t.sources.map((s) => PARTS.map((p) => td(signed(d.cells[s.id]![p]))).join('')).join('')}${td(signed(d.mean), 'mean')}</tr>`);
   return [
     '<!doctype html>', '<meta charset="utf-8">', `<title>${esc(t.title)}</title>`,
-    '<style>table{border-collapse:collapse;font:14px system-ui}th,td{padding:4px 8px;border-bottom:1px solid #ddd;text-align:right}th[scope=row]{text-align:left}.delta td{color:#555}.mean{font-weight:600}</style>',
+    TABLE_STYLE,
     `<table><caption>${esc(t.title)}</caption>`,
     `<thead><tr><th rowspan="2" scope="col">Model</th>${group}<th rowspan="2" scope="col">Mean</th></tr><tr>${sub}</tr></thead>`,
     `<tbody>${[...rows, ...deltas].join('')}</tbody></table>`, '',
