@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { defineKind } from './kind.js';
 import { artifactRefSchema } from './artifact.js';
 import { lmmsEvalInputs } from './fgvqa.js';
+import { hostPaths } from './train.js';
 
 /** Table 4's general VQA benchmarks as upstream lmms-eval names them (NLVR2 has no standalone upstream task). */
 export const TABLE4_TASKS = ['realworldqa', 'pope', 'cv_bench', 'ai2d', 'seedbench', 'chartqa', 'textvqa_val', 'blink', 'mmmu_val', 'vlms_are_biased'] as const;
@@ -36,6 +37,8 @@ export const lmmsEvalRunKind = defineKind({
   cacheByDefault: true,
   handler: 'activity',
   defaultTimeoutMs: 2 * 24 * 3_600_000,
+  // A model folder named in modelArgs: retrained in place, it is evaluated again.
+  readsPaths: (w) => hostPaths((w.modelArgs as Record<string, unknown> | undefined)?.pretrained).filter((p) => p.startsWith('/') || p.startsWith('.')),
 });
 
 export const evaluateKinds = [lmmsEvalRunKind] as const;

@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { defineKind } from './kind.js';
 import { artifactRefSchema } from './artifact.js';
@@ -8,6 +9,13 @@ const DAY_MS = 24 * 3_600_000;
 const folderInput = (what: string) => z.union([artifactRefSchema, z.string().min(1)]).describe(`${what}: a folder artifact (pulled onto the GPU host) or a folder on that host.`);
 
 const pos = () => z.number().int().positive();
+
+/** A folder input given as a host path (not an artifact): its listing joins the cache key, so an edited dataset is never served from the cache. */
+export const hostPaths = (...values: unknown[]): string[] =>
+  values.filter((v): v is string => typeof v === 'string' && !v.startsWith('artifact:') && !v.includes('${{'));
+
+/** The reward and the sampler verl loads by path: editing either trains again. */
+const GPU_FILES = ['twin_reward.py', 'twin_sampler.py'].map((f) => fileURLToPath(new URL(`../../gpu/${f}`, import.meta.url)));
 
 export const grpoInputs = z.strictObject({
   dataset: folderInput('A twin/assemble dataset with the verl export (`exports: [verl]`), e.g. `${{ stages.assemble.outputs.datasetTree }}`'),
@@ -72,6 +80,7 @@ export const grpoKind = defineKind({
   cacheByDefault: true,
   handler: 'activity',
   defaultTimeoutMs: 7 * DAY_MS,
+  readsPaths: (w) => [...hostPaths(w.dataset, w.model), ...GPU_FILES],
 });
 
 export const TEACHER_INSTRUCTION =
@@ -118,6 +127,7 @@ export const teacherKind = defineKind({
   cacheByDefault: true,
   handler: 'activity',
   defaultTimeoutMs: 3 * DAY_MS,
+  readsPaths: (w) => hostPaths(w.dataset),
 });
 
 export const sftInputs = z.strictObject({
@@ -168,6 +178,7 @@ export const sftKind = defineKind({
   cacheByDefault: true,
   handler: 'activity',
   defaultTimeoutMs: 7 * DAY_MS,
+  readsPaths: (w) => hostPaths(w.dataset, w.model),
 });
 
 export const trainKinds = [grpoKind, teacherKind, sftKind] as const;

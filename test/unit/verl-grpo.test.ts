@@ -19,7 +19,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { ArtifactStore } from '../../activities/artifact-store.js';
 import { putTree, readTree } from '../../activities/store/tree.js';
 import { grpoOverrides, REWARD_FILE, SAMPLER_FILE } from '../../activities/train/verl-args.js';
-import { grpoInputs } from '../../engine/kinds/train.js';
+import { grpoInputs, grpoKind } from '../../engine/kinds/train.js';
 import type { ArtifactRef, JsonObject } from '../../engine/types.js';
 import type { StageActivityInput, StageActivityResult } from '../../activities/stage-io.js';
 import { failure } from '../support/activity-results.js';
@@ -161,5 +161,20 @@ describe("verl's own trainer config", () => {
     const refused = await failure(check(python, ['gpu/verl_config_check.py', ...overrides, 'data.balance_binary_labels=True']));
     expect(refused.code).toBe(2);
     expect(refused.stderr).toContain('data.balance_binary_labels');
+  });
+});
+
+describe('the cache key of a training stage', () => {
+  it('changes when its dataset folder (a host path) changes, not for an artifact, and reads the reward and sampler files', async () => {
+    const { computeStageKey } = await import('../../activities/cache-keys.js');
+    const { hostPaths } = await import('../../engine/kinds/train.js');
+    const key = (w: Record<string, unknown>) => computeStageKey({ uses: 'verl/grpo', kindVersion: '1', inputs: w as JsonObject, shellEnv: {} });
+    const before = await key({ dataset });
+    await fs.appendFile(path.join(dataset, 'train.parquet'), 'more rows\n');
+    expect(await key({ dataset })).not.toBe(before);
+    expect(await key({ dataset: datasetTree as unknown as JsonObject })).toBe(await key({ dataset: datasetTree as unknown as JsonObject }));
+    expect(hostPaths(datasetTree.uri, datasetTree, '/data/twin')).toEqual(['/data/twin']);
+    // The reward and sampler verl loads by path are read (fingerprinted) too.
+    expect(grpoKind.readsPaths!({ dataset })).toEqual([dataset, REWARD_FILE, SAMPLER_FILE]);
   });
 });
