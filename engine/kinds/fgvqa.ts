@@ -159,6 +159,11 @@ export const predictKind = defineKind({
   defaultTimeoutMs: 24 * 3_600_000,
   readsPaths: (w) => {
     const paths = [w.queries].filter((p): p is string => typeof p === 'string');
+    if (w.backend === 'lmms-eval') {
+      // A local model folder (modelArgs.pretrained), retrained in place, is asked again.
+      const pretrained = ((w.lmmsEval as Record<string, unknown> | undefined)?.modelArgs as Record<string, unknown> | undefined)?.pretrained;
+      return [...paths, ...[pretrained].filter((p): p is string => typeof p === 'string' && (p.startsWith('/') || p.startsWith('.')))];
+    }
     if (w.backend !== 'embedding-baseline') return paths;
     const b = (w.baseline ?? {}) as Record<string, unknown>;
     const model = typeof b.model === 'string' ? b.model : DEFAULT_EMBED_MODEL;

@@ -81,3 +81,12 @@ describe('lmms-eval/run', () => {
     expect(metrics).toEqual({ blink_art: { acc: 0.5 }, blink: { acc: 0.6 } });
   });
 });
+
+describe('the cache key of an lmms-eval stage', () => {
+  it('holds the listing of a local model folder named in modelArgs, for lmms-eval/run and fgvqa/predict alike', async () => {
+    const { getKind } = await import('../../engine/kinds/registry.js');
+    expect(getKind('lmms-eval/run')!.readsPaths!({ modelArgs: { pretrained: '/models/twin-3b' } })).toEqual(['/models/twin-3b']);
+    expect(getKind('lmms-eval/run')!.readsPaths!({ modelArgs: { pretrained: 'Qwen/Qwen2.5-VL-3B-Instruct' } })).toEqual([]);
+    expect(getKind('fgvqa/predict')!.readsPaths!({ queries: 'q.jsonl', backend: 'lmms-eval', lmmsEval: { modelArgs: { pretrained: './out/model' } } })).toEqual(['q.jsonl', './out/model']);
+  });
+});
