@@ -16,7 +16,7 @@ import { putTree } from '../store/tree.js';
 import { runTool } from '../tool-run.js';
 import { folderOnThisHost } from '../store/folder-input.js';
 import { batchProblem, deepspeedConfig, sftConfig } from './llamafactory-config.js';
-import { JsonlTail } from './metrics-tail.js';
+import { follow, JsonlTail } from './metrics-tail.js';
 
 export const TRAINER_LOG_MEDIA_TYPE = 'application/x-twinflow-llamafactory-log+jsonl';
 
@@ -78,8 +78,7 @@ export function createSftTraining(deps: { store: ArtifactStore; home: HomeLayout
       await fs.writeFile(config, stringify(yaml));
       const tail = new JsonlTail(logFile, parseLog);
       let last: TrainerLog | undefined;
-      const follow = async () => { for (const m of await tail.read()) last = m; };
-      const timer = setInterval(() => void follow().catch(() => undefined), 1_000);
+      const stop = follow(tail, (m) => { last = m; });
       let run;
       try {
         run = await runTool(deps.logs, input, {
@@ -104,9 +103,8 @@ export function createSftTraining(deps: { store: ArtifactStore; home: HomeLayout
           hint: (exit, lines) => sftHint(exit, lines, spec.cli),
         });
       } finally {
-        clearInterval(timer);
+        await stop();
       }
-      await follow();
       if (run.cancelled) throw cancelled(`${where}: cancelled at step ${last?.current_steps ?? resumedFrom ?? 0}; its checkpoints stay in ${outputDir}, and a retry resumes from the newest`);
       if (!(await exists(path.join(outputDir, 'config.json')))) {
         throw toolOutputInvalid(`${where}: llamafactory-cli exited 0 but ${outputDir} has no config.json (no model was saved)`, run.details);

@@ -42,6 +42,19 @@ export class JsonlTail<T = StepMetrics> {
   }
 }
 
+/**
+ * Reads `tail` every second while a tool runs, handing each new record on; the returned
+ * stop reads once more (what the tool wrote last) and stops.
+ */
+export function follow<T>(tail: JsonlTail<T>, onRecord: (record: T) => void, everyMs = 1_000): () => Promise<void> {
+  const read = async () => { for (const r of await tail.read()) onRecord(r); };
+  const timer = setInterval(() => void read().catch(() => undefined), everyMs);
+  return async () => {
+    clearInterval(timer);
+    await read();
+  };
+}
+
 export function parseStep(line: string): StepMetrics | undefined {
   try {
     const v = JSON.parse(line) as { step?: unknown; data?: unknown };

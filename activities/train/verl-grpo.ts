@@ -13,7 +13,7 @@ import { putTree } from '../store/tree.js';
 import { runTool } from '../tool-run.js';
 import type { GroupExit } from '../process-group.js';
 import { folderOnThisHost, latestCheckpoint, stepFolder } from '../store/folder-input.js';
-import { describeStep, JsonlTail, type StepMetrics } from './metrics-tail.js';
+import { describeStep, follow, JsonlTail, parseStep, type StepMetrics } from './metrics-tail.js';
 import { grpoArgv, mergeArgv } from './verl-args.js';
 
 export const METRICS_MEDIA_TYPE = 'application/x-twinflow-verl-metrics+jsonl';
@@ -51,8 +51,7 @@ export function createGrpoTraining(deps: { store: ArtifactStore; home: HomeLayou
       const tail = new JsonlTail(metricsFile);
       // Lines from earlier attempts are history: progress counts from what this one logs.
       await tail.read();
-      const follow = async () => { for (const m of await tail.read()) last = m; };
-      const timer = setInterval(() => void follow().catch(() => undefined), 1_000);
+      const stop = follow(tail, (m) => { last = m; });
       let run;
       try {
         run = await runTool(deps.logs, input, {
@@ -75,9 +74,8 @@ export function createGrpoTraining(deps: { store: ArtifactStore; home: HomeLayou
           hint: (exit, lines) => verlHint(exit, lines, spec.python),
         });
       } finally {
-        clearInterval(timer);
+        await stop();
       }
-      await follow();
       const step = await latestCheckpoint(checkpoints);
       if (run.cancelled) throw cancelled(`${where}: cancelled at step ${last?.step ?? step ?? 0}; its checkpoints stay in ${checkpoints}, and a retry resumes from the newest`);
       if (step === undefined) {
@@ -89,8 +87,9 @@ export function createGrpoTraining(deps: { store: ArtifactStore; home: HomeLayou
 
     const modelDir = await mergeActor(deps, input, { python: spec.python, env, checkpoints, step: trained, dir, where });
     const tree = await putTree(store, modelDir);
-    const metricsRef = await store.putBytes(await fs.readFile(metricsFile).catch(() => Buffer.alloc(0)), METRICS_MEDIA_TYPE);
-    const final = lastStep(await fs.readFile(metricsFile, 'utf8').catch(() => ''));
+    const metricsText = await fs.readFile(metricsFile, 'utf8').catch(() => '');
+    const metricsRef = await store.putBytes(metricsText, METRICS_MEDIA_TYPE);
+    const final = lastStep(metricsText);
     return {
       outputs: {
         model: tree,
@@ -151,17 +150,9 @@ async function mergeActor(deps: { logs: StageLogs }, input: StageActivityInput, 
   return target;
 }
 
+/** The last whole step record (a torn last line is skipped). */
 function lastStep(text: string): StepMetrics | undefined {
-  const lines = text.trimEnd().split('\n');
-  for (let i = lines.length - 1; i >= 0; i--) {
-    try {
-      const v = JSON.parse(lines[i]!) as StepMetrics;
-      if (typeof v.step === 'number') return { step: v.step, data: Object.fromEntries(Object.entries(v.data ?? {}).filter(([, x]) => typeof x === 'number')) };
-    } catch {
-      // a torn last line: look further up
-    }
-  }
-  return undefined;
+  return text.split('\n').map(parseStep).filter((m): m is StepMetrics => m !== undefined).at(-1);
 }
 
 /** What to do about the commonest ways a verl run fails. */
