@@ -1,6 +1,6 @@
 import { Context } from '@temporalio/activity';
 import type { StageActivityInput, StageFailureDetails, StageHeartbeat } from './stage-io.js';
-import type { StageLog, StageLogs } from './stage-log.js';
+import type { StageLogs } from './stage-log.js';
 import { describeExit, runInProcessGroup, type GroupExit } from './process-group.js';
 import { toolFailed } from './failures.js';
 
@@ -44,10 +44,10 @@ export interface ToolRun {
  * silent), cancellation kills the group, and a non-zero exit fails the stage (retryably)
  * with what to do, if known, and the last lines of output.
  */
-export async function runTool(logs: StageLogs, input: StageActivityInput, cmd: ToolCommand, opts: { log?: StageLog } = {}): Promise<ToolRun> {
+export async function runTool(logs: StageLogs, input: StageActivityInput, cmd: ToolCommand): Promise<ToolRun> {
   const ctx = Context.current();
   const attempt = ctx.info.attempt;
-  const log = opts.log ?? await logs.open(input.runId, input.stageId, `attempt ${attempt} at ${new Date().toISOString()} on pid ${process.pid}: ${cmd.argv.join(' ')}`);
+  const log = await logs.open(input.runId, input.stageId, `attempt ${attempt} at ${new Date().toISOString()} on pid ${process.pid}: ${cmd.argv.join(' ')}`);
   const beat = cmd.heartbeat ? setInterval(() => ctx.heartbeat(cmd.heartbeat!()), HEARTBEAT_MS) : undefined;
   try {
     const exit = await runInProcessGroup({
@@ -65,7 +65,7 @@ export async function runTool(logs: StageLogs, input: StageActivityInput, cmd: T
     return { exit, cancelled, details, log: log.file };
   } finally {
     if (beat) clearInterval(beat);
-    if (!opts.log) await log.close();
+    await log.close();
   }
 }
 
