@@ -75,8 +75,8 @@ export function createLmmsEvalRun(deps: { store: ArtifactStore; home: HomeLayout
 
 /**
  * Each task's (and group's) metrics from lmms-eval's results JSON: keys "metric,filter"
- * become "metric" for filter none, else stay "metric,filter"; stderr, aliases and values
- * that are not numbers are left out.
+ * become "metric" for filter none, else stay "metric,filter"; stderr (and its variants),
+ * aliases and values that are not numbers are left out.
  */
 export function readMetrics(text: string, where: string): Record<string, Record<string, number>> {
   let parsed: { results?: Record<string, Record<string, unknown>>; groups?: Record<string, Record<string, unknown>> };
@@ -89,9 +89,9 @@ export function readMetrics(text: string, where: string): Record<string, Record<
   for (const [task, values] of Object.entries({ ...parsed.results, ...parsed.groups })) {
     const metrics: Record<string, number> = {};
     for (const [key, value] of Object.entries(values ?? {})) {
-      if (typeof value !== 'number' || !Number.isFinite(value) || key.includes('_stderr,')) continue;
       const [metric, filter] = key.split(',');
-      if (!filter) continue;
+      // lmms-eval 0.7 adds stderr variants beside stderr itself (exact_match_stderr_clt, ..._clustered).
+      if (typeof value !== 'number' || !Number.isFinite(value) || !filter || /_stderr(_|$)/.test(metric!)) continue;
       metrics[filter === 'none' ? metric! : key] = value;
     }
     out[task] = metrics;

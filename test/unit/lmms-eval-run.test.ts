@@ -4,7 +4,11 @@
  * - Table 4's tasks by default, each task's metrics read from the results file, its samples stored
  * - a trained model as a folder artifact is pulled and passed as pretrained=
  * - an unknown task (lmms-eval logs it and exits 0) and a crash fail the stage with the log tail
+ * - with TWINFLOW_LMMS_EVAL_PYTHON set to an interpreter that has lmms-eval, the REAL lmms-eval
+ *   runs its own realworldqa task (its YAML and utils) on a local parquet written by
+ *   gpu/lmms_eval_check/local_task.py, with the weightless stand-in model (skipped otherwise)
  */
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -75,12 +79,34 @@ describe('lmms-eval/run', () => {
     const { pipeline } = checkPipelineText('name: p\nstages:\n  eval:\n    uses: lmms-eval/run\n    with: { model: qwen2_5_vl }\n', 'p.yaml');
     expect(pipeline!.stages.eval!.queue).toBe('gpu');
     const metrics = readMetrics(JSON.stringify({
-      results: { blink_art: { alias: ' - art', 'acc,none': 0.5, 'acc_stderr,none': 0.1 } },
+      results: { blink_art: { alias: ' - art', 'acc,none': 0.5, 'acc_stderr,none': 0.1, 'acc_stderr_clt,none': 0.1, 'acc_stderr_clustered,none': 'N/A' } },
       groups: { blink: { 'acc,none': 0.6, 'acc_stderr,none': 'N/A' } },
     }), 'here');
     expect(metrics).toEqual({ blink_art: { acc: 0.5 }, blink: { acc: 0.6 } });
   });
 });
+
+const REAL_PYTHON = process.env.TWINFLOW_LMMS_EVAL_PYTHON;
+const CHECK = path.resolve(import.meta.dirname, '../../gpu/lmms_eval_check');
+
+it.skipIf(!REAL_PYTHON)("runs the real lmms-eval on its own realworldqa task, offline, and reads lmms-eval's metrics", async () => {
+  const local = path.join(env.home.root, 'realworldqa-local');
+  const task = execFileSync(REAL_PYTHON!, [path.join(CHECK, 'local_task.py'), local, '--rows', '4'], { encoding: 'utf8' }).trim().split('\n').pop()!;
+  expect(task).toBe('realworldqa_local');
+  const result = await runStage(env.acts['lmms-eval/run'], 'lmms-eval/run', {
+    python: REAL_PYTHON, model: 'twinflow_echo', modelArgs: { pretrained: 'twinflow/echo' }, tasks: [task],
+    extraArgs: ['--include_path', path.join(local, 'tasks')],
+    env: { LMMS_EVAL_PLUGINS: 'twinflow_check', PYTHONPATH: CHECK, HF_HUB_OFFLINE: '1', HF_HOME: path.join(env.home.root, 'hf') },
+  }, 'real');
+  const out = result.outputs as unknown as Out;
+  expect(out.counts).toEqual({ tasks: 1, samples: 4 });
+  // Only the metric itself: the stderr variants lmms-eval 0.7 writes beside it are left out.
+  expect(Object.keys(out.metrics[task]!)).toEqual(['exact_match']);
+  const samples = (await new ArtifactStore(env.home.artifactsDir).read(out.samples[task]!)).toString('utf8').trim().split('\n').map((l) => JSON.parse(l) as { exact_match: number; filtered_resps: string });
+  // lmms-eval's own doc_to_visual decoded our picture, and the task YAML's generation settings reached the model.
+  expect(samples[0]!.filtered_resps).toMatch(/^1 images \[96x64:RGB\] question='Which corner.*max_new_tokens=16 temperature=0/);
+  expect(out.metrics[task]!.exact_match).toBeCloseTo(samples.reduce((a, s) => a + s.exact_match, 0) / samples.length, 10);
+}, 300_000);
 
 describe('the cache key of an lmms-eval stage', () => {
   it('holds the listing of a local model folder named in modelArgs, for lmms-eval/run and fgvqa/predict alike', async () => {
