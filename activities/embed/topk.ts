@@ -17,9 +17,11 @@ export type { SimilarityOptions } from '../similarity/searcher.js';
  * Measured at Twin scale (22,157 x 512, k = 20, 2 cores): TopK in the graph beat copying
  * each b x N block out and selecting in JavaScript (~4.0 s against ~6.8 s); blocks of 256
  * to 1,024 rows ran alike; the database as a packed constant instead of an input saved
- * nothing once its packing was counted. A self search over the upper triangle (half the
- * GEMM, the transposed half selected through per-column thresholds) was exact but only
- * ~5-10% faster here, its per-hit work being serial JavaScript, so it was left out.
+ * nothing once its packing was counted. A self search scores each pair once (see
+ * `selfTopk`): half the GEMM, with a second TopK along the block's columns inside the graph,
+ * so JavaScript merges only k candidates per column per block. (An earlier upper-triangle
+ * search that selected the transposed half in JavaScript through per-column thresholds
+ * gained only 5-10%, its per-score work being serial JavaScript.)
  */
 
 export interface TopkOptions extends SimilarityOptions {
@@ -27,6 +29,13 @@ export interface TopkOptions extends SimilarityOptions {
   k: number | ((query: number) => number);
   /** Columns a query row may not return; `undefined` excludes nothing. */
   exclude?: (query: number) => ColumnRange | undefined;
+  /**
+   * A self search (the same Matrix as queries and database) scores each pair once: a block
+   * of rows goes against the rows from its own on, and each score serves both its row's and
+   * its column's list. `false` scores the whole matrix, as for two different matrices.
+   * @default true
+   */
+  symmetric?: boolean;
 }
 
 /**
@@ -69,7 +78,8 @@ export interface ScoreBlock {
 
 /** The k most similar database rows of every query row. */
 export async function topk(queries: Matrix, database: Matrix, opts: TopkOptions): Promise<TopkResult> {
-  return blockTopk(queries, database, planTopk(queries.rows, database.rows, opts), opts);
+  const plan = planTopk(queries.rows, database.rows, opts);
+  return queries === database && opts.symmetric !== false ? selfTopk(queries, plan, opts) : blockTopk(queries, database, plan, opts);
 }
 
 /** How many neighbours each row gets and which columns it may not have. */
@@ -126,6 +136,112 @@ async function blockTopk(queries: Matrix, database: Matrix, plan: TopkPlan, opts
     await searcher.release();
   }
   return { offsets, indices, scores };
+}
+
+/**
+ * A self search over the upper triangle. Block [s, e) is scored against rows [s, n): TopK
+ * along its rows gives each block row its best among [s, n), and TopK along its columns
+ * gives each later row c its best among the block's rows, which are the transposes of the
+ * scores c's own block leaves out. A row's true k best are among its own block's TopK and
+ * the earlier blocks' column TopKs (a row in its global k best is in the k best of any
+ * subset holding it), so the merged lists are exact. Equal scores go by the lower row as in
+ * `blockTopk`; a score met from the column side was computed as its transpose, which may
+ * differ from it in the last bit.
+ */
+async function selfTopk(m: Matrix, plan: TopkPlan, opts: SimilarityOptions): Promise<TopkResult> {
+  const { offsets, excludeStart, excludeEnd } = plan;
+  const n = m.rows;
+  const lists = new NeighbourLists(offsets);
+  const overlap = (q: number, from: number, to: number) => Math.max(0, Math.min(to, excludeEnd[q]!) - Math.max(from, excludeStart[q]!));
+  const wanted = (first: number, last: number, from: number, to: number) => {
+    let want = 0;
+    for (let q = first; q < last; q++) if (lists.capacity(q) > 0) want = Math.max(want, lists.capacity(q) + overlap(q, from, to));
+    return Math.min(want, to - from);
+  };
+  const excluded = (q: number, c: number) => c >= excludeStart[q]! && c < excludeEnd[q]!;
+  const searcher = await Searcher.open(m, m, 'both', { ...opts, blockRows: opts.blockRows ?? selfBlockRows(n) });
+  try {
+    await searcher.forEachBlock(planBlocks(n, searcher.blockRows), async ({ start, end }) => {
+      const want = wanted(start, end, start, n);
+      const wantColumns = wanted(end, n, start, end);
+      if (want === 0 && wantColumns === 0) return;
+      // TopK is never asked for 0 (its outputs would be empty); unwanted results are not read.
+      const out = await searcher.run({ start, end }, { db: searcher.databaseRows(start), k: int64(Math.max(1, want)), kc: int64(Math.max(1, wantColumns)) });
+      const values = out.values!.data as Float32Array;
+      const found = lowWords(out.indices!);
+      for (let q = start; want > 0 && q < end; q++) {
+        for (let j = (q - start) * want, last = j + want; j < last; j++) {
+          const c = start + found[2 * j]!;
+          // Best first: once one falls short, the rest of the row does too.
+          if (!excluded(q, c) && !lists.offer(q, c, values[j]!)) break;
+        }
+      }
+      const columnValues = out.columnValues!.data as Float32Array;
+      const rowsFound = lowWords(out.columnIndices!);
+      for (let c = end; wantColumns > 0 && c < n; c++) {
+        for (let j = (c - start) * wantColumns, last = j + wantColumns; j < last; j++) {
+          const q = start + rowsFound[2 * j]!;
+          if (!excluded(c, q) && !lists.offer(c, q, columnValues[j]!)) break;
+        }
+      }
+    });
+  } finally {
+    await searcher.release();
+  }
+  return { offsets, indices: lists.indices, scores: lists.scores };
+}
+
+/**
+ * Rows per block of a self search: a block's scores and their transposed copy near 256 MiB,
+ * between 256 and 2,048 rows. Larger blocks mean fewer column lists to merge into (one per
+ * column per block) but a larger diagonal scored twice; at Twin scale (22,157 rows) blocks
+ * of 1,024 to 1,536 rows ran fastest, 512 and 2,048 about 10% slower.
+ */
+function selfBlockRows(n: number): number {
+  return Math.min(2048, Math.max(256, Math.floor(SELF_BLOCK_BYTES / 8 / Math.max(1, n))));
+}
+const SELF_BLOCK_BYTES = 256 * 1024 * 1024;
+
+/**
+ * Every row's best-so-far list, kept in place in the result arrays: row q's list is entries
+ * offsets[q] to offsets[q] + count - 1, best first, equal scores by the lower row.
+ */
+class NeighbourLists {
+  readonly indices: Int32Array;
+  readonly scores: Float32Array;
+  private readonly count: Int32Array;
+
+  constructor(private readonly offsets: Int32Array) {
+    this.indices = new Int32Array(offsets[offsets.length - 1]!);
+    this.scores = new Float32Array(this.indices.length);
+    this.count = new Int32Array(offsets.length - 1);
+  }
+
+  capacity(q: number): number {
+    return this.offsets[q + 1]! - this.offsets[q]!;
+  }
+
+  /** Puts column c with score v into row q's list if it ranks there; false when it does not. */
+  offer(q: number, c: number, v: number): boolean {
+    const { indices, scores } = this;
+    const base = this.offsets[q]!;
+    const capacity = this.offsets[q + 1]! - base;
+    let length = this.count[q]!;
+    if (length === capacity) {
+      const last = base + capacity - 1;
+      if (capacity === 0 || v < scores[last]! || (v === scores[last]! && c > indices[last]!)) return false;
+      length--;
+    }
+    let at = base + length;
+    for (; at > base && (scores[at - 1]! < v || (scores[at - 1]! === v && indices[at - 1]! > c)); at--) {
+      scores[at] = scores[at - 1]!;
+      indices[at] = indices[at - 1]!;
+    }
+    scores[at] = v;
+    indices[at] = c;
+    this.count[q] = length + 1;
+    return true;
+  }
 }
 
 /** Hands every block of scores (query rows in order) to `visit`, awaiting it before the next. */

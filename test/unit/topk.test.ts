@@ -7,6 +7,9 @@
  *   left-out row beats the k-th returned one.
  * - Exclusions: a row never returns itself or its group's rows; k larger than what is left
  *   returns what is left; k may differ per row.
+ * - A self search (one Matrix twice) scores each pair once and returns exactly the brute-force
+ *   lists, ties from both sides of the triangle included, for any block size, exclusions that
+ *   straddle blocks and k per row; on random vectors it agrees with the whole-matrix search.
  * - visitScoreBlocks hands over every query row once, in order, with the right scores; in
  *   upper mode each block starts at its own first row; breaks keep groups in one block.
  * - An empty database gives empty neighbour lists.
@@ -99,6 +102,28 @@ describe('topk', () => {
       expect(neighboursOf(self, q)).toHaveLength(29);
       expect(neighboursOf(self, q).some(([j]) => j === q)).toBe(false);
     }
+  });
+
+  it('scores each pair once in a self search and still returns exactly the brute-force lists', async () => {
+    const m = dyadic(61, 8, 5);
+    m.data.copyWithin(50 * 8, 2 * 8, 3 * 8); // row 50 repeats row 2: ties met from both sides of the triangle
+    m.data.copyWithin(9 * 8, 2 * 8, 3 * 8);
+    // Ranges that straddle blocks and need not hold the row itself; k per row, zero and "more than is left" included.
+    const exclude = (q: number): ColumnRange | undefined => (q % 5 === 0 ? undefined : { start: Math.max(0, q - 7), end: q + (q % 3) });
+    const k = (q: number) => (q % 11 === 0 ? 0 : q === 7 ? 100 : 1 + (q % 9));
+    const expected = Array.from({ length: m.rows }, (_, q) => bruteForce(m, m, q, exclude(q)).slice(0, k(q)));
+    for (const blockRows of [1, 4, 7, 16, 61, 100]) {
+      expect(rowsOf(await topk(m, m, { k, exclude, blockRows, threads: 2 }), m.rows)).toEqual(expected);
+    }
+    expect(rowsOf(await topk(m, m, { k, exclude, blockRows: 7, symmetric: false }), m.rows)).toEqual(expected);
+  });
+
+  it('finds the same neighbours either way on random unit vectors in a self search', async () => {
+    const m = unitRows(257, 32, 9);
+    const both = await topk(m, m, { k: 12, blockRows: 40 });
+    const whole = await topk(m, m, { k: 12, blockRows: 40, symmetric: false });
+    expect(Array.from(both.indices)).toEqual(Array.from(whole.indices));
+    both.scores.forEach((s, i) => expect(s).toBeCloseTo(whole.scores[i]!, 6));
   });
 
   it('gives each row its own k, zero included', async () => {
