@@ -78,6 +78,27 @@ export async function loadInstanceMatrix(
   return { rows, matrix: gather(full, picked), starts, owner, images };
 }
 
+/**
+ * The instances `members` (manifest positions, ascending) as an InstanceMatrix of their own,
+ * with `rowOf` mapping its matrix rows back to the set's. Instance order and the order of
+ * rows within an instance are kept, so ties broken by position break the same way.
+ */
+export function subsetOf(set: InstanceMatrix, members: ArrayLike<number>): { subset: InstanceMatrix; rowOf: Int32Array } {
+  const starts = new Int32Array(members.length + 1);
+  for (let i = 0; i < members.length; i++) starts[i + 1] = starts[i]! + set.starts[members[i]! + 1]! - set.starts[members[i]!]!;
+  const rowOf = new Int32Array(starts[members.length]!);
+  const owner = new Int32Array(rowOf.length);
+  const rows: ManifestRow[] = [];
+  for (let i = 0; i < members.length; i++) {
+    const m = members[i]!;
+    rows.push(set.rows[m]!);
+    for (let r = starts[i]!; r < starts[i + 1]!; r++) rowOf[r] = set.starts[m]! + r - starts[i]!;
+    owner.fill(i, starts[i]!, starts[i + 1]!);
+  }
+  const subset = { rows, matrix: gather(set.matrix, Array.from(rowOf)), starts, owner, images: Array.from(rowOf, (r) => set.images[r]!) };
+  return { subset, rowOf };
+}
+
 /** How many instances have all their rows among the first `doneRows` (for progress). */
 export function instancesDone(set: InstanceMatrix, doneRows: number): number {
   let lo = 0;

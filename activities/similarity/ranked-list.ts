@@ -34,6 +34,18 @@ export class RankedList {
     this.second[i] = second;
   }
 
+  /**
+   * Renames every entry's id and evidence (e.g. from a subset's numbering to the whole
+   * set's). Both maps must keep order, so that equal scores stay ranked by the lower id.
+   */
+  relabel(id: (id: number) => number, evidence: (n: number) => number): void {
+    for (let i = 0; i < this.size; i++) {
+      this.ids[i] = id(this.ids[i]!);
+      this.first[i] = evidence(this.first[i]!);
+      this.second[i] = evidence(this.second[i]!);
+    }
+  }
+
   /** Whether (score, id) ranks above entry i. */
   private before(score: number, id: number, i: number): boolean {
     return score > this.scores[i]! || (score === this.scores[i]! && id < this.ids[i]!);

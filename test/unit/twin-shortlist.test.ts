@@ -7,7 +7,8 @@
  * - k is keyed by (seed, instance id): the same for a reordered manifest, different for
  *   another seed; drawK covers exactly the integers in [kMin m, kMax m]; maxPerInstance caps.
  * - The same inputs and seed give a byte-identical items artifact.
- * - sameCategory keeps each anchor's candidates in its category, with the same exact scores.
+ * - sameCategory searches each category on its own rows: each anchor's candidates are the
+ *   brute-force top k within its category, with the same exact scores and scoring image pairs.
  * - A merged manifest: a listing's images folded into another instance count for it, rows
  *   of an image no instance holds are ignored, and generated images need no row.
  * - A matrix whose size disagrees with its index and a missing index fail without retries.
@@ -149,6 +150,17 @@ describe('twin/shortlist', () => {
       expect(meta(item).candidate_category).toBe(meta(item).anchor_category);
       const [a, b] = [instances.find((i) => i.id === meta(item).anchor)!, instances.find((i) => i.id === meta(item).candidate)!];
       expect(item.score).toBeCloseTo(pairScore(a, b), 5);
+      // The pair shown is the one that scores: each category's own search maps its rows back.
+      expect(item.images.map((im) => im.instance_id)).toEqual([a.id, b.id]);
+      expect(dot(bySha.get(item.images[0]!.sha256)!, bySha.get(item.images[1]!.sha256)!)).toBeCloseTo(item.score!, 5);
+    }
+    // The categories interleave in the manifest; each is searched on its own, and the lists are
+    // the whole-set brute force restricted to the category, in manifest order.
+    expect([...new Set(out.items.map((it) => it.group))]).toEqual(instances.map((i) => i.id));
+    for (const anchor of instances) {
+      const mine = out.items.filter((it) => it.group === anchor.id);
+      const truth = instances.filter((b) => b !== anchor && b.category === anchor.category).map((b) => ({ id: b.id, score: pairScore(anchor, b) })).sort((x, y) => y.score - x.score);
+      expect(mine.map((it) => meta(it).candidate)).toEqual(truth.slice(0, meta(mine[0]!).k).map((t) => t.id));
     }
     // Three mugs: each has at most two candidates, however large its k.
     expect(out.items.filter((it) => meta(it).anchor_category === 'mug')).toHaveLength(6);
