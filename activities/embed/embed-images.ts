@@ -159,8 +159,9 @@ async function decode(job: Job, file: string, size: number): Promise<Buffer> {
   }
 }
 
-async function runBatch(
-  session: ort.InferenceSession, pre: PreprocessSpec, spec: EmbedSpec, jobs: Job[], batch: Float32Array, input: StageActivityInput,
+/** One inference call on a decoded batch (one row per job); rows L2-normalised when `spec.normalize`. probe/encoder runs it too. */
+export async function runBatch(
+  session: ort.InferenceSession, pre: PreprocessSpec, spec: Pick<EmbedSpec, 'model' | 'normalize'>, jobs: readonly unknown[], batch: Float32Array, input: StageActivityInput,
 ): Promise<Float32Array> {
   const n = jobs.length;
   const shape = pre.layout === 'NHWC' ? [n, pre.size, pre.size, 3] : [n, 3, pre.size, pre.size];
@@ -176,7 +177,7 @@ async function runBatch(
   return rows;
 }
 
-async function loadPreprocess(spec: EmbedSpec, input: StageActivityInput): Promise<PreprocessSpec> {
+export async function loadPreprocess(spec: Pick<EmbedSpec, 'model' | 'preprocess'>, input: StageActivityInput): Promise<PreprocessSpec> {
   const file = spec.preprocess ?? preprocessPathFor(spec.model);
   const where = `stage ${input.stageId} (${input.uses})`;
   const fail = (type: FailureType, message: string) => ApplicationFailure.create({ type, nonRetryable: true, message: `${where}: ${message}` });
@@ -196,7 +197,7 @@ async function loadPreprocess(spec: EmbedSpec, input: StageActivityInput): Promi
   throw fail(FAILURE.invalidPreprocessSpec, `preprocessing spec ${path.resolve(file)} is invalid: ${problems}`);
 }
 
-async function openSession(spec: EmbedSpec, pre: PreprocessSpec, input: StageActivityInput): Promise<ort.InferenceSession> {
+export async function openSession(spec: Pick<EmbedSpec, 'model' | 'threads'>, pre: PreprocessSpec, input: StageActivityInput): Promise<ort.InferenceSession> {
   const fail = (message: string) => invalidModel(`stage ${input.stageId} (${input.uses}): ${message}`);
   let session: ort.InferenceSession;
   try {

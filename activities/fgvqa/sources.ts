@@ -15,7 +15,7 @@ export { SourceError } from './source-files.js';
  */
 
 /** `<key> <value>` lines (CUB's index files) into a map, each value with its line. */
-async function keyValues(file: string): Promise<Map<string, { value: string; line: number }>> {
+export async function keyValues(file: string): Promise<Map<string, { value: string; line: number }>> {
   const out = new Map<string, { value: string; line: number }>();
   for await (const { text, line } of lines(file)) {
     const m = text.trim().match(/^(\S+)\s+(.+)$/);
