@@ -10,6 +10,7 @@ import { invalidInput } from '../failures.js';
 import { tableKind } from '../../engine/kinds/report.js';
 import type { Implementation } from '../kind-implementation.js';
 import { buildMetricsTable, renderMetricsHtml, renderMetricsMarkdown } from './metrics-table.js';
+import { buildProbeTable, renderProbeHtml, renderProbeMarkdown } from './probe-table.js';
 import { esc, mdCell, signed, TABLE_STYLE } from './render.js';
 
 /** Table 1's layout: one row per model, sources as groups of Pair / Multi / Total, then Mean. */
@@ -89,14 +90,20 @@ export function createRenderTable(deps: { store: ArtifactStore; home: HomeLayout
     const opts = parseInputs(tableInputs, input);
     const scored = opts.models.filter((m): m is Scored => m.summary !== undefined);
     const measured = opts.models.filter((m): m is { name: string; metrics: Record<string, Record<string, number>> } => m.metrics !== undefined);
-    if (scored.length && measured.length) {
-      throw invalidInput(`stage ${input.stageId} (report/table): with.models mixes fgvqa/score summaries (${scored.map((m) => m.name).join(', ')}) and lmms-eval/run metrics (${measured.map((m) => m.name).join(', ')}); make one table of each`);
+    const probed = opts.models.filter((m): m is { name: string; probe: Record<string, { linear: number; knn: number }> } => m.probe !== undefined);
+    const kinds = [['fgvqa/score summaries', scored], ['lmms-eval/run metrics', measured], ['probe/encoder results', probed]] as const;
+    const mixed = kinds.filter(([, ms]) => ms.length);
+    if (mixed.length > 1) {
+      throw invalidInput(`stage ${input.stageId} (report/table): with.models mixes ${mixed.map(([what, ms]) => `${what} (${ms.map((m) => m.name).join(', ')})`).join(' and ')}; make one table of each`);
     }
     let rendered: { md: string; html: string; json: unknown; mean: Record<string, number> };
     try {
       if (scored.length) {
         const table = buildTable({ ...opts, models: scored });
         rendered = { md: renderMarkdown(table, opts.intervals), html: renderHtml(table, opts.intervals), json: table, mean: Object.fromEntries(table.models.map((m) => [m.name, m.mean?.accuracy ?? 0])) };
+      } else if (probed.length) {
+        const table = buildProbeTable({ ...opts, models: probed });
+        rendered = { md: renderProbeMarkdown(table), html: renderProbeHtml(table), json: table, mean: Object.fromEntries(table.models.map((m) => [m.name, m.mean ?? 0])) };
       } else {
         const table = buildMetricsTable({ ...opts, models: measured });
         rendered = { md: renderMetricsMarkdown(table), html: renderMetricsHtml(table), json: table, mean: Object.fromEntries(table.models.map((m) => [m.name, m.mean ?? 0])) };

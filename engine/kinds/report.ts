@@ -12,14 +12,16 @@ const scoreSummary = z.looseObject({
 });
 
 const taskMetrics = z.record(z.string(), z.record(z.string(), z.number()));
+const probeResults = z.record(z.string(), z.looseObject({ linear: z.number(), knn: z.number() }));
 
 export const tableInputs = z.strictObject({
   models: z.array(z.strictObject({
     name: z.string().min(1).max(100).describe('The row label, e.g. Qwen2.5-VL-3B or +Twin.'),
     summary: scoreSummary.optional().describe('Table 1: the `summary` (or `strict`) output of an fgvqa/score stage.'),
     metrics: taskMetrics.optional().describe("Tables 4 and 6: the `metrics` output of an lmms-eval/run stage (per task, per metric)."),
-  }).refine((m) => (m.summary === undefined) !== (m.metrics === undefined), { message: 'a model needs either summary (fgvqa/score) or metrics (lmms-eval/run)' }))
-    .min(1).max(50).describe('One row per model, in this order; all with summary, or all with metrics.'),
+    probe: probeResults.optional().describe('Table 5: the `datasets` output of a probe/encoder stage (per dataset, linear and kNN accuracy in %).'),
+  }).refine((m) => [m.summary, m.metrics, m.probe].filter((v) => v !== undefined).length === 1, { message: 'a model needs either summary (fgvqa/score) or metrics (lmms-eval/run) or probe (probe/encoder), one of them' }))
+    .min(1).max(50).describe('One row per model, in this order; all with summary, all with metrics, or all with probe.'),
   base: z.string().optional().describe('The model every other row is compared with (a delta row each); none when absent.'),
   title: z.string().max(200).optional().describe('Caption of the table. @default FGVQA accuracy (%), or General benchmarks for metrics'),
   columns: z.array(z.strictObject({
@@ -27,7 +29,7 @@ export const tableInputs = z.strictObject({
     metric: z.string().min(1).optional().describe("Which of the task's metrics; default its first."),
     label: z.string().min(1).max(60).optional(),
   })).min(1).optional().describe("Metrics tables: the task columns in order. @default Table 4's tasks, then Table 6's, then any others, as the first model has them"),
-  sources: z.array(z.string().min(1)).optional().describe('Column groups in order. @default Table 1 order, then any others'),
+  sources: z.array(z.string().min(1)).optional().describe('Column groups in order (Table 1: sources; Table 5: datasets). @default Table 1 order (Table 5: pets, sun397, cub, cifar100), then any others'),
   intervals: z.boolean().default(false).describe('Show each number\'s bootstrap interval beside it. @default false'),
 });
 export type TableInputs = z.infer<typeof tableInputs>;
@@ -43,7 +45,7 @@ export const tableOutputs = z.strictObject({
 export const tableKind = defineKind({
   uses: 'report/table',
   version: '1',
-  description: 'Table 1 of the paper for one or more models (fgvqa/score summaries: sources as column groups of Pair, Multi, Total, and the mean of totals), or Tables 4 and 6 (lmms-eval/run metrics: a column per task, in %, and their mean); deltas against a base model; as Markdown, HTML and JSON.',
+  description: 'Table 1 of the paper for one or more models (fgvqa/score summaries: sources as column groups of Pair, Multi, Total, and the mean of totals), Tables 4 and 6 (lmms-eval/run metrics: a column per task, in %, and their mean), or Table 5 (probe/encoder results: datasets as column groups of Linear and kNN, and their means); deltas against a base model; as Markdown, HTML and JSON.',
   with: tableInputs,
   outputs: tableOutputs,
   defaultQueue: 'cpu',
