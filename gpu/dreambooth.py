@@ -274,9 +274,10 @@ class DreamBooth:
         self.reset()
         if not args.keep_weights:
             shutil.rmtree(folder / Path(weights).parts[0])
-        record = {"instance": job["instance"], "images": sorted(images, key=lambda i: i["n"]), "weights": weights if args.keep_weights else None,
-                  "finetune": args.finetune, "instance_prompt": fill(args.instance_prompt, job["category"], args.identifier), "steps": len(losses), "first_loss": losses[0], "last_loss": losses[-1],
-                  "seconds": round(time.time() - started, 3)}
+        record = {"instance": job["instance"], "images": sorted(images, key=lambda i: i["n"]),
+                  "weights": weights if args.keep_weights else None, "finetune": args.finetune,
+                  "instance_prompt": fill(args.instance_prompt, job["category"], args.identifier),
+                  "steps": len(losses), "first_loss": losses[0], "last_loss": losses[-1], "seconds": round(time.time() - started, 3)}
         write_json_atomic(folder / "done.json", record)
         self.progress("done", instance=job["instance"], steps=len(losses), loss=losses[-1])
 
