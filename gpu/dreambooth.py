@@ -198,7 +198,8 @@ class DreamBooth:
         else:
             unet.requires_grad_(True)
         params = [p for p in unet.parameters() if p.requires_grad]
-        optim = torch.optim.AdamW(params, lr=args.learning_rate, weight_decay=1e-2)
+        # Prepared, so that with fp16 the grad scaler unscales before clipping and skips steps that overflowed.
+        optim = self.acc.prepare(torch.optim.AdamW(params, lr=args.learning_rate, weight_decay=1e-2))
         unet.train()
         instance = [self.latents(x[None]) for x in load_images(job["images"], args.resolution)]
         prompt = self.embed(fill(args.instance_prompt, job["category"], args.identifier))
@@ -221,6 +222,7 @@ class DreamBooth:
             losses.append(value)
             self.progress("step", instance=job["instance"], step=step, total=args.max_train_steps, loss=value)
         unet.eval()
+        self.acc.free_memory()  # lets go of this instance's optimizer (and its LoRA weights' state)
         return losses
 
     def loss(self, dists: list, prompt):

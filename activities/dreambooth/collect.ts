@@ -104,7 +104,8 @@ async function writeRows(writers: { generated: JsonlWriter; items: JsonlWriter }
         { sha256: image.sha256, instance_id, role: 'generated' },
       ],
       question: SYNTH_QUESTION,
-      metadata: { instance_id, title, category, dreambooth: image.dreambooth },
+      // The prompt on its own line of the review page; the whole record after it.
+      metadata: { instance_id, title, category, prompt: image.dreambooth.prompt, dreambooth: image.dreambooth },
     };
     await writers.items.write(item);
   }

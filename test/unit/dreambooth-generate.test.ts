@@ -137,7 +137,7 @@ describe('dreambooth/generate', () => {
       expect(item.images[0]).toMatchObject({ sha256: image.dreambooth.source, instance_id: r.instance_id });
       expect(['listing', 'review']).toContain(item.images[0]!.role);
       expect(item.images[1]).toEqual({ sha256: image.sha256, instance_id: r.instance_id, role: 'generated' });
-      expect(item.metadata).toMatchObject({ instance_id: r.instance_id, category: r.category, dreambooth: image.dreambooth });
+      expect(item.metadata).toMatchObject({ instance_id: r.instance_id, category: r.category, prompt: image.dreambooth.prompt, dreambooth: image.dreambooth });
     });
 
     const tree = await readTree(store, out.adapters!);
