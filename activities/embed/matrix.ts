@@ -26,6 +26,14 @@ export function row(m: Matrix, i: number): Float32Array {
   return m.data.subarray(i * m.dims, (i + 1) * m.dims);
 }
 
+/** The given rows, in the given order, as a matrix of their own (a copy). */
+export function pickRows(m: Matrix, rows: ArrayLike<number>): Matrix {
+  const { dims } = m;
+  const data = new Float32Array(rows.length * dims);
+  for (let i = 0; i < rows.length; i++) data.set(m.data.subarray(rows[i]! * dims, (rows[i]! + 1) * dims), i * dims);
+  return { data, rows: rows.length, dims };
+}
+
 export function dot(a: Float32Array, b: Float32Array): number {
   let s = 0;
   for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!;

@@ -5,7 +5,7 @@ import { describeProblems, readJsonl, type JsonlProblem } from '../data/jsonl.js
 import type { ManifestRow } from '../data/manifest.js';
 import { artifactFile, manifestFile, readManifestRows } from '../data/manifest-input.js';
 import type { EmbedIndexRow } from '../embed/embed-images.js';
-import { readMatrix, type Matrix } from '../embed/matrix.js';
+import { pickRows, readMatrix, type Matrix } from '../embed/matrix.js';
 import type { ReviewImage } from '../review/items.js';
 import type { StageActivityInput } from '../stage-io.js';
 import { invalidInput } from '../failures.js';
@@ -75,7 +75,7 @@ export async function loadInstanceMatrix(
   });
   const owner = new Int32Array(picked.length);
   rows.forEach((_, i) => owner.fill(i, starts[i]!, starts[i + 1]!));
-  return { rows, matrix: gather(full, picked), starts, owner, images };
+  return { rows, matrix: pickRows(full, picked), starts, owner, images };
 }
 
 /**
@@ -95,7 +95,7 @@ export function subsetOf(set: InstanceMatrix, members: ArrayLike<number>): { sub
     for (let r = starts[i]!; r < starts[i + 1]!; r++) rowOf[r] = set.starts[m]! + r - starts[i]!;
     owner.fill(i, starts[i]!, starts[i + 1]!);
   }
-  const subset = { rows, matrix: gather(set.matrix, Array.from(rowOf)), starts, owner, images: Array.from(rowOf, (r) => set.images[r]!) };
+  const subset = { rows, matrix: pickRows(set.matrix, rowOf), starts, owner, images: Array.from(rowOf, (r) => set.images[r]!) };
   return { subset, rowOf };
 }
 
@@ -109,13 +109,6 @@ export function instancesDone(set: InstanceMatrix, doneRows: number): number {
     else hi = mid;
   }
   return lo;
-}
-
-function gather(full: Matrix, picked: number[]): Matrix {
-  const { dims } = full;
-  const data = new Float32Array(picked.length * dims);
-  picked.forEach((r, i) => data.set(full.data.subarray(r * dims, (r + 1) * dims), i * dims));
-  return { data, rows: picked.length, dims };
 }
 
 async function readIndex(file: string, input: StageActivityInput): Promise<EmbedIndexRow[]> {

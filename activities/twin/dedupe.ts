@@ -1,12 +1,14 @@
 import path from 'node:path';
 import { Context } from '@temporalio/activity';
-import { dedupeInputs } from '../../engine/kinds/similarity.js';
+import type { z } from 'zod';
+import { dedupeInputs, dedupeOutputs } from '../../engine/kinds/similarity.js';
 import type { ArtifactStore } from '../artifact-store.js';
 import { JsonlWriter } from '../data/jsonl.js';
 import { topk, type TopkResult } from '../embed/topk.js';
 import type { HomeLayout } from '../home.js';
 import { parseInputs } from '../inputs.js';
 import { REVIEW_ITEMS_MEDIA_TYPE, type ReviewItem } from '../review/items.js';
+import { hnswTopk, sampledRecall } from '../similarity/approximate.js';
 import { startHeartbeat } from '../similarity/heartbeat.js';
 import { instancesDone, loadInstanceMatrix, type InstanceMatrix } from '../similarity/instance-matrix.js';
 import type { StageActivityInput } from '../stage-io.js';
@@ -50,16 +52,27 @@ export function createDedupeCandidates(deps: { store: ArtifactStore; home: HomeL
     const set = await loadInstanceMatrix(deps.store, spec, input, { strict: true });
     const progress = { done: 0, total: set.rows.length, unit: 'listings' };
     const stop = startHeartbeat(ctx, progress);
+    // Each image's m best images of other listings, m = its own listing's image count.
+    const k = (q: number) => size(set, set.owner[q]!);
+    const exclude = (q: number) => ({ start: set.starts[set.owner[q]!]!, end: set.starts[set.owner[q]! + 1]! });
     let neighbours: TopkResult;
+    let search: DedupeCounts['search'];
     try {
-      neighbours = await topk(set.matrix, set.matrix, {
-        k: (q) => size(set, set.owner[q]!),
-        exclude: (q) => ({ start: set.starts[set.owner[q]!]!, end: set.starts[set.owner[q]! + 1]! }),
-        threads: spec.threads,
-        blockRows: deps.blockRows,
-        signal: ctx.cancellationSignal,
-        onProgress: (rows) => { progress.done = instancesDone(set, rows); },
-      });
+      if (spec.search.method === 'exact') {
+        neighbours = await topk(set.matrix, set.matrix, {
+          k, exclude, threads: spec.threads, blockRows: deps.blockRows, signal: ctx.cancellationSignal,
+          onProgress: (rows) => { progress.done = instancesDone(set, rows); },
+        });
+        search = { method: 'exact', precision: 'f32' };
+      } else {
+        const { recallSample, ...hnsw } = spec.search;
+        neighbours = await hnswTopk(set.matrix, {
+          ...hnsw, k, exclude, threads: spec.threads, signal: ctx.cancellationSignal,
+          onProgress: (done, total) => { progress.done = Math.floor((progress.total * done) / total); },
+        });
+        const { recall, sampled } = await sampledRecall(set.matrix, neighbours, { sample: recallSample, seed: 0, k, exclude, threads: spec.threads, signal: ctx.cancellationSignal });
+        search = { method: 'hnsw', precision: hnsw.precision, recall, sampled };
+      }
     } finally {
       stop();
     }
@@ -71,10 +84,12 @@ export function createDedupeCandidates(deps: { store: ArtifactStore; home: HomeL
     await out.close();
     const candidates = await deps.store.putFile(out.file, REVIEW_ITEMS_MEDIA_TYPE);
     candidates.counts = { items: items.length };
-    const counts = { products: set.rows.length, images: set.matrix.rows, flags: flags.length, candidates: items.length };
+    const counts = { products: set.rows.length, images: set.matrix.rows, flags: flags.length, candidates: items.length, search };
     return { outputs: { candidates, counts }, attempt: ctx.info.attempt };
   };
 }
+
+type DedupeCounts = z.infer<typeof dedupeOutputs>['counts'];
 
 const size = (set: InstanceMatrix, i: number) => set.starts[i + 1]! - set.starts[i]!;
 const round = (score: number) => Math.round(score * 1e6) / 1e6;

@@ -8,9 +8,11 @@ import { visitScoreBlocks, type ScoreBlock } from '../embed/topk.js';
 import type { HomeLayout } from '../home.js';
 import { parseInputs } from '../inputs.js';
 import { REVIEW_ITEMS_MEDIA_TYPE, type ReviewItem } from '../review/items.js';
+import { pickRows } from '../embed/matrix.js';
+import { hnswTopk, sampleRows, type HnswOptions } from '../similarity/approximate.js';
 import { startHeartbeat } from '../similarity/heartbeat.js';
 import { instancesDone, loadInstanceMatrix, subsetOf, type InstanceMatrix } from '../similarity/instance-matrix.js';
-import { keyedRandom } from './pairs.js';
+import { keyedRandom, seededRandom } from './pairs.js';
 import { RankedList } from '../similarity/ranked-list.js';
 import type { StageActivityInput } from '../stage-io.js';
 import { shortlistKind } from '../../engine/kinds/similarity.js';
@@ -26,7 +28,8 @@ export const SHORTLIST_QUESTION = 'Is the second a hard negative for the first: 
  * any image of B, k drawn uniformly from the integers in [kMin m, kMax m] by a generator
  * keyed by (seed, A's id). Scores are exact: every image pair is scored once, on the upper
  * triangle (score(A, B) = score(B, A)), in blocks of whole instances, and reduced per pair;
- * with sameCategory, each category's instances are searched on their own. `deps.blockRows` overrides the block size (tests use small blocks to cross boundaries).
+ * with sameCategory, each category's instances are searched on their own. `search: hnsw`
+ * finds the pairs through an approximate graph instead (see approximatePairs). `deps.blockRows` overrides the block size (tests use small blocks to cross boundaries).
  */
 export function createShortlistHardNegatives(deps: { store: ArtifactStore; home: HomeLayout; blockRows?: number }): Implementation<typeof shortlistKind> {
   return async function shortlistHardNegatives(input: StageActivityInput) {
@@ -37,21 +40,36 @@ export function createShortlistHardNegatives(deps: { store: ArtifactStore; home:
     const lists = ks.map((k) => new RankedList(k));
     const progress = { done: 0, total: set.rows.length, unit: 'instances' };
     const stop = startHeartbeat(ctx, progress);
+    const searched = { threads: spec.threads, signal: ctx.cancellationSignal };
+    const { search } = spec;
+    // hnsw: instances whose lists are checked against exact search, drawn once over the whole set.
+    const sampled = search.method === 'hnsw' ? new Set(sampleRows(set.rows.length, search.recallSample, seededRandom(spec.seed))) : undefined;
+    const recall = { hits: 0, wanted: 0, instances: 0 };
     try {
       for (const group of searchGroups(set, spec.sameCategory)) {
         // A category is searched on its own rows only: about 1/36 of the work with the paper's 36 categories.
         const { subset, rowOf } = group.length === set.rows.length ? { subset: set, rowOf: undefined } : subsetOf(set, group);
         const groupLists = Array.from(group, (i) => lists[i]!);
-        const reducer = new PairReducer(subset, groupLists);
         const before = progress.done;
-        await visitScoreBlocks(subset.matrix, subset.matrix, {
-          upper: true,
-          breaks: subset.starts.subarray(1),
-          threads: spec.threads,
-          blockRows: deps.blockRows,
-          signal: ctx.cancellationSignal,
-          onProgress: (rows) => { progress.done = before + instancesDone(subset, rows); },
-        }, (block) => reducer.visit(block));
+        if (search.method === 'exact') {
+          const reducer = new PairReducer(subset, groupLists);
+          await visitScoreBlocks(subset.matrix, subset.matrix, {
+            ...searched, upper: true, breaks: subset.starts.subarray(1), blockRows: deps.blockRows,
+            onProgress: (rows) => { progress.done = before + instancesDone(subset, rows); },
+          }, (block) => reducer.visit(block));
+        } else {
+          await approximatePairs(subset, groupLists, search, {
+            ...searched, onProgress: (done, total) => { progress.done = before + Math.floor((group.length * done) / total); },
+          });
+          const checked = Array.from(group.keys()).filter((a) => sampled!.has(group[a]!) && size(subset, a) > 0);
+          for (const a of checked) {
+            const exact = await exactList(subset, a, groupLists[a]!.k, searched);
+            const found = new Set(groupLists[a]!.ids.subarray(0, groupLists[a]!.size));
+            recall.hits += exact.filter((b) => found.has(b)).length;
+            recall.wanted += exact.length;
+          }
+          recall.instances += checked.length;
+        }
         if (rowOf) for (const list of groupLists) list.relabel((id) => group[id]!, (row) => rowOf[row]!);
         progress.done = before + group.length;
       }
@@ -63,7 +81,12 @@ export function createShortlistHardNegatives(deps: { store: ArtifactStore; home:
     await out.close();
     const candidates = await deps.store.putFile(out.file, REVIEW_ITEMS_MEDIA_TYPE);
     candidates.counts = { items: out.rows };
-    const counts = { instances: set.rows.length, candidates: out.rows };
+    const counts = {
+      instances: set.rows.length, candidates: out.rows,
+      search: search.method === 'exact'
+        ? { method: 'exact' as const, precision: 'f32' as const }
+        : { method: 'hnsw' as const, precision: search.precision, recall: recall.wanted ? recall.hits / recall.wanted : 1, sampled: recall.instances },
+    };
     return { outputs: { candidates, counts }, attempt: ctx.info.attempt };
   };
 }
@@ -81,6 +104,45 @@ export function drawK(instanceId: string, images: number, spec: Pick<ShortlistSp
   const hi = Math.max(lo, Math.floor(spec.kMax * images + 1e-9));
   const k = lo + Math.floor(keyedRandom(spec.seed, instanceId)() * (hi - lo + 1));
   return spec.maxPerInstance === undefined ? k : Math.min(k, spec.maxPerInstance);
+}
+
+type HnswSearch = Extract<ShortlistSpec['search'], { method: 'hnsw' }>;
+
+/**
+ * The approximate search: every image of an instance A with m images and k to find asks
+ * the HNSW graph for m + spread x k images (its own m are dropped), and score(A, B) is the
+ * best cosine among the pairs found from A's side. A's list is offered only what A's own
+ * images found, so no pair is offered twice.
+ */
+async function approximatePairs(set: InstanceMatrix, lists: RankedList[], search: HnswSearch, opts: Omit<HnswOptions, keyof HnswSearch | 'precision'> & { signal?: AbortSignal }): Promise<void> {
+  const { recallSample: _, spread, ...hnsw } = search;
+  const own = (r: number) => ({ start: set.starts[set.owner[r]!]!, end: set.starts[set.owner[r]! + 1]! });
+  const found = await hnswTopk(set.matrix, { ...hnsw, ...opts, k: (r) => Math.ceil(spread * lists[set.owner[r]!]!.k), exclude: own });
+  const best = new Map<number, { score: number; row: number; column: number }>();
+  for (let a = 0; a < set.rows.length; a++) {
+    best.clear();
+    for (let row = set.starts[a]!; row < set.starts[a + 1]!; row++) {
+      for (let i = found.offsets[row]!; i < found.offsets[row + 1]!; i++) {
+        const [column, score] = [found.indices[i]!, found.scores[i]!];
+        const b = set.owner[column]!;
+        const seen = best.get(b);
+        if (!seen || score > seen.score) best.set(b, { score, row, column });
+      }
+    }
+    for (const [b, { score, row, column }] of best) lists[a]!.offer(score, b, row, column);
+  }
+}
+
+/** Instance a's exact k best other instances by max image-pair cosine, best first, equal scores by the lower position. */
+async function exactList(set: InstanceMatrix, a: number, k: number, opts: { threads?: number; signal?: AbortSignal }): Promise<number[]> {
+  const list = new RankedList(k);
+  const rows = Int32Array.from({ length: size(set, a) }, (_, i) => set.starts[a]! + i);
+  const best = new Float64Array(set.rows.length).fill(-Infinity);
+  await visitScoreBlocks(pickRows(set.matrix, rows), set.matrix, opts, ({ scores, rows: n, columns }) => {
+    for (let i = 0; i < n; i++) for (let c = 0; c < columns; c++) best[set.owner[c]!] = Math.max(best[set.owner[c]!]!, scores[i * columns + c]!);
+  });
+  best.forEach((score, b) => { if (b !== a && size(set, b) > 0) list.offer(score, b, 0, 0); });
+  return Array.from(list.ids.subarray(0, list.size));
 }
 
 /**

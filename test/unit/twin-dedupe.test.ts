@@ -120,7 +120,7 @@ describe('twin/dedupe', () => {
 
   it('flags m images per listing and groups them into the pairs the rule gives', async () => {
     const out = await run({ ...inputs });
-    expect(out.counts).toEqual({ products: 5, images: 11, flags: 11, candidates: out.items.length });
+    expect(out.counts).toEqual({ products: 5, images: 11, flags: 11, candidates: out.items.length, search: { method: 'exact', precision: 'f32' } });
     const expected = expectedPairs(listings);
     expect(out.items.map((i) => i.id).sort()).toEqual([...expected.keys()].sort());
     for (const item of out.items) {
@@ -144,6 +144,15 @@ describe('twin/dedupe', () => {
       instance_1: 'A12', instance_2: 'B07', title_1: 'title A12', title_2: 'title B07',
       category_1: 'cat-1', category_2: 'cat-0', asins_1: ['A12'], asins_2: ['B07'],
     });
+  });
+
+  it('finds the same candidates through an approximate graph on a small set, and says so in its counts', async () => {
+    const exact = await run({ ...inputs });
+    const approximate = await run({ ...inputs, search: { method: 'hnsw' } });
+    expect(approximate.items).toEqual(exact.items);
+    expect(approximate.counts.search).toEqual({ method: 'hnsw', precision: 'i8', recall: 1, sampled: 11 });
+    const again = await run({ ...inputs, search: { method: 'hnsw', precision: 'f16', recallSample: 4 } }, 'again');
+    expect(again.counts.search).toEqual({ method: 'hnsw', precision: 'f16', recall: 1, sampled: 4 });
   });
 
   it('keeps only flags at or above minScore, so unrelated listings are not paired', async () => {

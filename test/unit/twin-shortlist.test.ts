@@ -121,7 +121,7 @@ describe('twin/shortlist', () => {
         expect(dot(bySha.get(item.images[0]!.sha256)!, bySha.get(item.images[1]!.sha256)!)).toBeCloseTo(item.score!, 5);
       });
     });
-    expect(out.counts).toEqual({ instances: 9, candidates: out.items.length });
+    expect(out.counts).toEqual({ instances: 9, candidates: out.items.length, search: { method: 'exact', precision: 'f32' } });
   });
 
   it('keys k by seed and instance id, not by manifest order, and can cap it', async () => {
@@ -166,6 +166,18 @@ describe('twin/shortlist', () => {
     expect(out.items.filter((it) => meta(it).anchor_category === 'mug')).toHaveLength(6);
   });
 
+  it('shortlists through an approximate graph, reproducibly, with its recall against exact search in counts', async () => {
+    const exact = await run({ ...inputs, seed: 3 });
+    const [a, b] = [await run({ ...inputs, seed: 3, search: { method: 'hnsw' } }, 'hnsw-a'), await run({ ...inputs, seed: 3, search: { method: 'hnsw' } }, 'hnsw-b')];
+    expect(a.candidates.sha256).toBe(b.candidates.sha256);
+    // Nine instances: every image asks for m + 4k images, which is about all of them, so the lists are exact.
+    expect(a.items).toEqual(exact.items);
+    expect(a.counts.search).toEqual({ method: 'hnsw', precision: 'i8', recall: 1, sampled: 9 });
+    const grouped = await run({ ...inputs, seed: 3, sameCategory: true, search: { method: 'hnsw', recallSample: 3 } }, 'hnsw-c');
+    expect(grouped.items).toEqual((await run({ ...inputs, seed: 3, sameCategory: true })).items);
+    expect(grouped.counts.search).toMatchObject({ method: 'hnsw', recall: 1, sampled: 3 });
+  });
+
   it('maps a merged manifest by image digest, ignoring rows of images it does not hold', async () => {
     const [a, b, c, d] = [instance('M1', 'mug', 2), instance('M2', 'mug', 1), instance('M3', 'mug', 2), instance('M4', 'mug', 1)];
     const dropped = instance('M9', 'mug', 1);
@@ -173,7 +185,7 @@ describe('twin/shortlist', () => {
     const merged = { ...a, photos: [...a.photos, ...b.photos], asins: ['M1', 'M2'] };
     c.photos.push({ name: 'M3-generated', vector: randomUnit(), role: 'generated' });
     const out = await run({ ...(await embedded([merged, c, d], [a, b, c, d, dropped])), seed: 1, kMin: 2, kMax: 2 });
-    expect(out.counts).toEqual({ instances: 3, candidates: 6 });
+    expect(out.counts).toMatchObject({ instances: 3, candidates: 6 });
     expect(out.items.flatMap((it) => [meta(it).anchor, meta(it).candidate])).not.toContain('M2');
     expect(out.items.flatMap((it) => [meta(it).anchor, meta(it).candidate])).not.toContain('M9');
     const m1m3 = out.items.find((it) => it.id === 'hn:M1|M3')!;
