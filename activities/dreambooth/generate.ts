@@ -77,6 +77,7 @@ async function train(deps: { store: ArtifactStore; logs: StageLogs }, input: Sta
         heartbeat: (): StageHeartbeat => state.heartbeat(),
         hint: (exit, tail) => dreamboothHint(exit, tail, spec.python),
       });
+      if (run.cancelled) await stop(); // the last lines it logged, for the message
       if (run.cancelled) throw cancelled(`${job.where}: cancelled during ${state.describe() ?? 'the first instance'}; finished instances stay in ${job.output}, and a retry trains only the rest`);
       for (const j of batch) {
         if (!(await readDone(path.join(job.output, j.dir, 'done.json')))) {

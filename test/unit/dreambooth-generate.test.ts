@@ -11,6 +11,7 @@
  *   grouped by instance with a real grounding image first; the adapters are one folder artifact
  * - instances go `instancesPerProcess` to a process; heartbeats count instances and carry the
  *   step and loss
+ * - cancelling kills the python process group and keeps the finished instances
  * - a crash mid-instance fails retryably with the log tail; the retry trains only the unfinished
  *   instances (a finished one never twice), and a retry after everything finished runs nothing
  * - twin/assemble takes the dreambooth manifest and its decisions as it takes synthesize-variants'
@@ -32,6 +33,7 @@ import { DREAMBOOTH_SCRIPT, DREAMBOOTH_TEMPLATES, dreamboothInputs } from '../..
 import type { ArtifactRef, JsonObject } from '../../engine/types.js';
 import { failure, jsonlRows } from '../support/activity-results.js';
 import { activitiesInTempHome } from '../support/activity-env.js';
+import { isAlive } from '../support/processes.js';
 
 const FAKE = path.resolve(import.meta.dirname, '../fakes/fake-dreambooth-python');
 const env = activitiesInTempHome('dreambooth');
@@ -187,6 +189,26 @@ describe('dreambooth/generate', () => {
     expect((await calls('d'))).toHaveLength(2);
     expect(again.counts).toMatchObject({ instances: 3, generated: 6, resumed: 3 });
     expect(again.generated.sha256).toBe(out.generated.sha256);
+  });
+
+  it("kills the python process group when the stage is cancelled, and keeps the finished instances for a retry", async () => {
+    const pidFile = path.join(env.home.root, 'dreambooth.pid');
+    const activityEnv = new MockActivityEnvironment({ attempt: 1 });
+    const running = activityEnv.run(env.acts['dreambooth/generate'], input('g', {
+      instances: manifest, python: FAKE, steps: 40, perInstance: 1, env: knobs('g', { FAKE_DREAMBOOTH_STEP_S: '0.05', FAKE_DREAMBOOTH_PID_FILE: pidFile }),
+    }));
+    // Cancelled once the second instance trains: the log says when, no timer.
+    const log = path.join(env.home.stageDir('r1', 'g'), 'progress.jsonl');
+    let pid = 0;
+    while (!pid || !(await fs.readFile(log, 'utf8').catch(() => '')).includes('"instance":"bottle/green","step"')) {
+      pid = Number((await fs.readFile(pidFile, 'utf8').catch(() => '')).trim());
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    activityEnv.cancel();
+    const err = await failure(running);
+    expect(err.message).toMatch(/cancelled during bottle\/green: step \d+\/40, loss [\d.]+; finished instances stay in .*output, and a retry trains only the rest/);
+    await expect.poll(() => isAlive(pid), { timeout: 10_000 }).toBe(false);
+    expect(await fs.stat(path.join(env.home.stageDir('r1', 'g'), 'output', 'mug-red', 'done.json')).then(() => true, () => false)).toBe(true);
   });
 
   it('drops an image that repeats an earlier one byte for byte, and counts it', async () => {
