@@ -36,7 +36,7 @@ interface PythonReport {
 }
 
 /** Seeded Gaussian rows scaled to unit length: directions uniform on the sphere. */
-function unitVectors(rows: number, dims: number, seed: number): Float32Array {
+export function unitVectors(rows: number, dims: number, seed: number): Float32Array {
   const random = seededRandom(seed);
   const data = new Float32Array(rows * dims);
   for (let r = 0; r < rows; r++) {

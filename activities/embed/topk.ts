@@ -4,7 +4,7 @@ import { int64, lowWords, Searcher, type SimilarityOptions } from '../similarity
 import type { Matrix } from './matrix.js';
 
 export type { ColumnRange } from '../similarity/blocks.js';
-export type { SimilarityOptions } from '../similarity/searcher.js';
+export { SessionPool, type SimilarityOptions } from '../similarity/searcher.js';
 
 /**
  * Exact similarity search over unit vectors on onnxruntime's CPU GEMM. Query rows go in
@@ -79,7 +79,11 @@ export interface ScoreBlock {
 /** The k most similar database rows of every query row. */
 export async function topk(queries: Matrix, database: Matrix, opts: TopkOptions): Promise<TopkResult> {
   const plan = planTopk(queries.rows, database.rows, opts);
-  return queries === database && opts.symmetric !== false ? selfTopk(queries, plan, opts) : blockTopk(queries, database, plan, opts);
+  // In one block the upper triangle is the whole square: nothing to save, a transposed TopK to pay.
+  const blockRows = opts.blockRows ?? selfBlockRows(queries.rows);
+  return queries === database && opts.symmetric !== false && queries.rows > blockRows
+    ? selfTopk(queries, plan, { ...opts, blockRows })
+    : blockTopk(queries, database, plan, opts);
 }
 
 /** How many neighbours each row gets and which columns it may not have. */
@@ -159,7 +163,7 @@ async function selfTopk(m: Matrix, plan: TopkPlan, opts: SimilarityOptions): Pro
     return Math.min(want, to - from);
   };
   const excluded = (q: number, c: number) => c >= excludeStart[q]! && c < excludeEnd[q]!;
-  const searcher = await Searcher.open(m, m, 'both', { ...opts, blockRows: opts.blockRows ?? selfBlockRows(n) });
+  const searcher = await Searcher.open(m, m, 'both', opts);
   try {
     await searcher.forEachBlock(planBlocks(n, searcher.blockRows), async ({ start, end }) => {
       const want = wanted(start, end, start, n);

@@ -18,6 +18,41 @@ export interface SimilarityOptions {
   signal?: AbortSignal;
   /** Called after every block with the query rows done so far. */
   onProgress?: (doneRows: number, totalRows: number) => void;
+  /**
+   * Sessions to reuse across searches, e.g. one search per category: opening one costs
+   * 5-10 ms, more than scoring a small group. The caller releases the pool.
+   */
+  sessions?: SessionPool;
+}
+
+/** onnxruntime sessions of the similarity graphs, one per graph and thread count, kept until released. */
+export class SessionPool {
+  private readonly sessions = new Map<string, Promise<ort.InferenceSession>>();
+
+  get(dims: number, output: GraphOutput, threads: number): Promise<ort.InferenceSession> {
+    const key = `${dims}:${output}:${threads}`;
+    let session = this.sessions.get(key);
+    if (!session) {
+      session = openSession(dims, output, threads);
+      this.sessions.set(key, session);
+    }
+    return session;
+  }
+
+  async release(): Promise<void> {
+    const open = [...this.sessions.values()];
+    this.sessions.clear();
+    await Promise.all(open.map(async (session) => (await session).release()));
+  }
+}
+
+function openSession(dims: number, output: GraphOutput, threads: number): Promise<ort.InferenceSession> {
+  return ort.InferenceSession.create(similarityModel(dims, output), {
+    intraOpNumThreads: threads,
+    interOpNumThreads: 1,
+    executionMode: 'sequential',
+    graphOptimizationLevel: 'all',
+  });
 }
 
 const BLOCK_BYTES = 64 * 1024 * 1024;
@@ -38,12 +73,8 @@ export class Searcher {
       throw new RangeError(`query rows have ${queries.dims} dims but database rows have ${database.dims}; both must come from the same encoder`);
     }
     const blockRows = opts.blockRows ?? Math.min(512, Math.max(16, Math.floor(BLOCK_BYTES / 4 / Math.max(1, database.rows))));
-    const session = await ort.InferenceSession.create(similarityModel(database.dims, output), {
-      intraOpNumThreads: opts.threads ?? os.availableParallelism(),
-      interOpNumThreads: 1,
-      executionMode: 'sequential',
-      graphOptimizationLevel: 'all',
-    });
+    const threads = opts.threads ?? os.availableParallelism();
+    const session = await (opts.sessions ? opts.sessions.get(database.dims, output, threads) : openSession(database.dims, output, threads));
     return new Searcher(session, queries, database, blockRows, opts);
   }
 
@@ -68,8 +99,9 @@ export class Searcher {
     return fetches ? this.session.run({ q, ...feeds }, fetches) : this.session.run({ q, ...feeds });
   }
 
-  release(): Promise<void> {
-    return this.session.release();
+  /** Releases the session unless it belongs to a pool. */
+  async release(): Promise<void> {
+    if (!this.opts.sessions) await this.session.release();
   }
 }
 

@@ -4,7 +4,7 @@ import type { z } from 'zod';
 import { shortlistInputs } from '../../engine/kinds/similarity.js';
 import type { ArtifactStore } from '../artifact-store.js';
 import { JsonlWriter } from '../data/jsonl.js';
-import { visitScoreBlocks, type ScoreBlock } from '../embed/topk.js';
+import { SessionPool, visitScoreBlocks, type ScoreBlock } from '../embed/topk.js';
 import type { HomeLayout } from '../home.js';
 import { parseInputs } from '../inputs.js';
 import { REVIEW_ITEMS_MEDIA_TYPE, type ReviewItem } from '../review/items.js';
@@ -40,7 +40,9 @@ export function createShortlistHardNegatives(deps: { store: ArtifactStore; home:
     const lists = ks.map((k) => new RankedList(k));
     const progress = { done: 0, total: set.rows.length, unit: 'instances' };
     const stop = startHeartbeat(ctx, progress);
-    const searched = { threads: spec.threads, signal: ctx.cancellationSignal };
+    // One onnxruntime session per graph for every category's search, not one each.
+    const sessions = new SessionPool();
+    const searched = { threads: spec.threads, signal: ctx.cancellationSignal, sessions };
     const { search } = spec;
     // hnsw: instances whose lists are checked against exact search, drawn once over the whole set.
     const sampled = search.method === 'hnsw' ? new Set(sampleRows(set.rows.length, search.recallSample, seededRandom(spec.seed))) : undefined;
@@ -75,6 +77,7 @@ export function createShortlistHardNegatives(deps: { store: ArtifactStore; home:
       }
     } finally {
       stop();
+      await sessions.release();
     }
     const out = await JsonlWriter.open(path.join(deps.home.stageDir(input.runId, input.stageId), 'candidates.jsonl'));
     for (let a = 0; a < set.rows.length; a++) for (const item of itemsOf(set, a, lists[a]!)) await out.write(item);
