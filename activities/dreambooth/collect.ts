@@ -1,7 +1,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import sharp from 'sharp';
-import { DREAMBOOTH_ORIGIN, type DreamboothSpec } from '../../engine/kinds/dreambooth.js';
+import { DREAMBOOTH_ORIGIN } from '../../engine/kinds/dreambooth.js';
 import type { ArtifactStore } from '../artifact-store.js';
 import type { JsonlWriter } from '../data/jsonl.js';
 import type { ManifestImage } from '../data/manifest.js';
@@ -55,6 +55,13 @@ export interface DreamboothImage extends ManifestImage {
 export const readDone = async (file: string): Promise<DoneRecord | undefined> =>
   JSON.parse(await fs.readFile(file, 'utf8').catch(() => 'null')) as DoneRecord | undefined ?? undefined;
 
+export interface CollectContext {
+  model: string;
+  /** Digests already written: an image with the same bytes is dropped. */
+  seen: Set<string>;
+  writers: { generated: JsonlWriter; items: JsonlWriter };
+}
+
 export interface Collected { images: number; dropped: number; weights?: { dir: string; file: string } }
 
 /**
@@ -63,7 +70,7 @@ export interface Collected { images: number; dropped: number; weights?: { dir: s
  * by instance, a real grounding image first. An image whose bytes an earlier one had is left out.
  */
 export async function collectInstance(
-  store: ArtifactStore, folder: string, job: DreamboothJob, done: DoneRecord, ctx: { spec: DreamboothSpec; model: string; seen: Set<string>; writers: { generated: JsonlWriter; items: JsonlWriter } },
+  store: ArtifactStore, folder: string, job: DreamboothJob, done: DoneRecord, ctx: CollectContext,
 ): Promise<Collected> {
   const weightsFile = done.weights ? path.join(folder, done.weights) : undefined;
   const weights = weightsFile ? (await store.putFile(weightsFile)).sha256 : null;

@@ -77,8 +77,11 @@ async function train(deps: { store: ArtifactStore; logs: StageLogs }, input: Sta
         heartbeat: (): StageHeartbeat => state.heartbeat(),
         hint: (exit, tail) => dreamboothHint(exit, tail, spec.python),
       });
-      if (run.cancelled) await stop(); // the last lines it logged, for the message
-      if (run.cancelled) throw cancelled(`${job.where}: cancelled during ${state.describe() ?? 'the first instance'}; finished instances stay in ${job.output}, and a retry trains only the rest`);
+      if (run.cancelled) {
+        await stop(); // the last lines it logged, for the message
+        const at = state.describe() ?? 'the first instance';
+        throw cancelled(`${job.where}: cancelled during ${at}; finished instances stay in ${job.output}, and a retry trains only the rest`);
+      }
       for (const j of batch) {
         if (!(await readDone(path.join(job.output, j.dir, 'done.json')))) {
           throw toolOutputInvalid(`${job.where}: gpu/dreambooth.py exited 0 but instance ${j.row.instance_id} has no ${path.join(job.output, j.dir, 'done.json')}`, run.details);
@@ -109,7 +112,7 @@ async function collect(store: ArtifactStore, spec: DreamboothSpec, job: CollectJ
       const folder = path.join(job.output, j.dir);
       const done = await readDone(path.join(folder, 'done.json'));
       if (!done) throw toolOutputInvalid(`${job.where}: instance ${j.row.instance_id} has no done.json in ${folder}`);
-      const got = await collectInstance(store, folder, j, done, { spec, model, seen, writers });
+      const got = await collectInstance(store, folder, j, done, { model, seen, writers });
       if (got.images) counts.instances++;
       counts.generated += got.images;
       counts.dropped += got.dropped;

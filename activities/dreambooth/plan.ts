@@ -52,7 +52,10 @@ function realImages(row: ManifestRow, input: StageActivityInput): RealImage[] {
   for (const image of row.images) {
     if (image?.role !== 'listing' && image?.role !== 'review') continue;
     if (!image.sha256) {
-      throw invalidInput(`stage ${input.stageId} (${input.uses}): with.instances: instance ${row.instance_id} has an image without sha256 (${String(image.path ?? image.origin)}); pass a prepared manifest (the instances output of images/prepare or twin/merge)`);
+      throw invalidInput(
+        `stage ${input.stageId} (${input.uses}): with.instances: instance ${row.instance_id} has an image without sha256 ` +
+        `(${String(image.path ?? image.origin)}); pass a prepared manifest (the instances output of images/prepare or twin/merge)`,
+      );
     }
     if (!real.has(image.sha256)) real.set(image.sha256, image as RealImage);
   }
