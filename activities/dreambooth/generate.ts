@@ -19,7 +19,7 @@ import { putTree } from '../store/tree.js';
 import { runTool } from '../tool-run.js';
 import { follow, JsonlTail } from '../train/metrics-tail.js';
 import { collectInstance, linkWeights, readDone, type Collected } from './collect.js';
-import { dreamboothArgv, jobLine, planJobs, type DreamboothJob } from './plan.js';
+import { dreamboothArgv, jobLine, planJobs, settingsDigest, type DreamboothJob } from './plan.js';
 import { parseProgress, ProgressState } from './progress.js';
 
 /**
@@ -36,7 +36,8 @@ export function createDreamboothGenerate(deps: { store: ArtifactStore; home: Hom
     const spec = parseInputs(dreamboothKind.with, input);
     const where = `stage ${input.stageId} (dreambooth/generate)`;
     const dir = deps.home.stageDir(input.runId, input.stageId);
-    const output = path.join(dir, 'output');
+    // A retry with other settings (new inputs) trains in a folder of its own: finished instances are only reused for the same ones.
+    const output = path.join(dir, `output-${settingsDigest(spec)}`);
     await fs.mkdir(output, { recursive: true });
     const rows = await readManifestRows(await manifestFile(store, spec.instances, input), input);
     const { jobs, skipped } = planJobs(rows, spec, input);

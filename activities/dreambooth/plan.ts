@@ -88,6 +88,17 @@ export function jobLine(job: DreamboothJob, files: string[]): string {
 
 export interface Paths { model: string; jobs: string; output: string; progress: string }
 
+/**
+ * What decides an instance's outputs besides its own images and seed (both drawn from the
+ * spec): the script's settings and the base model. Names the output folder, so finished
+ * instances are reused only by an attempt with the same settings.
+ */
+export function settingsDigest(spec: DreamboothSpec): string {
+  const settings = dreamboothArgv(spec, { model: '', jobs: '', output: '', progress: '' }).slice(2);
+  const model = typeof spec.model === 'string' ? spec.model : spec.model.sha256;
+  return createHash('sha256').update(JSON.stringify({ settings, model, seed: spec.seed, grounding: spec.grounding })).digest('hex').slice(0, 16);
+}
+
 /** gpu/dreambooth.py's command line for one batch of instances. */
 export function dreamboothArgv(spec: DreamboothSpec, paths: Paths): [string, ...string[]] {
   const { steps, learningRate } = trainingDefaults(spec);

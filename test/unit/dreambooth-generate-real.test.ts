@@ -88,6 +88,11 @@ describe.skipIf(!PYTHON)('dreambooth/generate on the real gpu/dreambooth.py (CPU
     const input: StageActivityInput = { runId: 'r1', stageId, uses: 'dreambooth/generate', kindVersion: '1', with: w as JsonObject, shellEnv: {} };
     return new MockActivityEnvironment({ attempt }).run(env.acts['dreambooth/generate'], input) as Promise<StageActivityResult>;
   };
+  const outputOf = async (stageId: string) => {
+    const names = (await fs.readdir(env.home.stageDir('r1', stageId))).filter((n) => n.startsWith('output-'));
+    expect(names).toHaveLength(1);
+    return path.join(env.home.stageDir('r1', stageId), names[0]!);
+  };
   const progress = async (stageId: string) => (await fs.readFile(path.join(env.home.stageDir('r1', stageId), 'progress.jsonl'), 'utf8'))
     .trim().split('\n').map((l) => JSON.parse(l) as { event: string; instance: string; step?: number; loss?: number });
 
@@ -117,12 +122,12 @@ describe.skipIf(!PYTHON)('dreambooth/generate on the real gpu/dreambooth.py (CPU
     expect(err.nonRetryable).toBeFalsy();
     expect(err.message).toMatch(/gpu\/dreambooth.py exited with code 1;[^]*crashing in optimizer step 5/);
     const before = (await progress('b')).length;
-    const mugDone = await fs.readFile(path.join(env.home.stageDir('r1', 'b'), 'output', 'mug-red', 'done.json'), 'utf8');
+    const mugDone = await fs.readFile(path.join(await outputOf('b'), 'mug-red', 'done.json'), 'utf8');
     const out = (await generate('b', w, 2)).outputs as unknown as Out;
     const retried = (await progress('b')).slice(before);
     expect(new Set(retried.map((e) => e.instance))).toEqual(new Set(['vase-blue']));
     expect(retried.filter((e) => e.event === 'step').map((e) => e.step)).toEqual([1, 2, 3]);
     expect(out.counts).toMatchObject({ instances: 2, generated: 4, resumed: 1 });
-    expect(await fs.readFile(path.join(env.home.stageDir('r1', 'b'), 'output', 'mug-red', 'done.json'), 'utf8')).toBe(mugDone);
+    expect(await fs.readFile(path.join(await outputOf('b'), 'mug-red', 'done.json'), 'utf8')).toBe(mugDone);
   }, 300_000);
 });

@@ -78,6 +78,8 @@ const generate = (stageId: string, w: Record<string, unknown> = {}, attempt = 1,
 const calls = async (stageId: string) => (await fs.readFile(path.join(env.home.root, `${stageId}.calls`), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { argv: string[]; instances: string[] });
 const trained = async (stageId: string) => (await fs.readFile(path.join(env.home.root, `${stageId}.trained`), 'utf8').catch(() => '')).trim().split('\n').filter(Boolean);
 const flag = (argv: string[], name: string) => argv[argv.indexOf(name) + 1];
+/** The stage's output folder (`output-<settings digest>`): the one its calls wrote to. */
+const outputOf = async (stageId: string) => flag((await calls(stageId))[0]!.argv, '--output')!;
 
 describe('dreambooth/generate', () => {
   it('fine-tunes each instance with LoRA by default and writes synthesize-variants\' manifest and review items, with origin dreambooth', async () => {
@@ -206,9 +208,25 @@ describe('dreambooth/generate', () => {
     }
     activityEnv.cancel();
     const err = await failure(running);
-    expect(err.message).toMatch(/cancelled during bottle\/green: step \d+\/40, loss [\d.]+; finished instances stay in .*output, and a retry trains only the rest/);
+    expect(err.message).toMatch(/cancelled during bottle\/green: step \d+\/40, loss [\d.]+; finished instances stay in .*output-[0-9a-f]{16}, and a retry trains only the rest/);
     await expect.poll(() => isAlive(pid), { timeout: 10_000 }).toBe(false);
-    expect(await fs.stat(path.join(env.home.stageDir('r1', 'g'), 'output', 'mug-red', 'done.json')).then(() => true, () => false)).toBe(true);
+    expect(await fs.stat(path.join(await outputOf('g'), 'mug-red', 'done.json')).then(() => true, () => false)).toBe(true);
+  });
+
+  it('trains every instance again when a retry changes the settings, in a folder of its own', async () => {
+    const w = { steps: 2, perInstance: 1, env: knobs('h') };
+    await generate('h', w);
+    const out = (await generate('h', { ...w, steps: 3 }, 2)).outputs as unknown as Out;
+    expect(await trained('h')).toEqual(['mug-red', 'bottle/green', 'vase-grey', 'mug-red', 'bottle/green', 'vase-grey']);
+    const [first, second] = (await calls('h')).map((c) => flag(c.argv, '--output'));
+    expect(first).not.toBe(second);
+    expect(out.counts.resumed).toBe(0);
+    const [mug] = await jsonlRows<GeneratedRow>(store, out.generated);
+    expect(mug!.images[0]!.dreambooth.steps).toBe(3);
+    // The same settings again (more instances per process changes nothing they make): nothing trains.
+    const again = (await generate('h', { ...w, steps: 3, instancesPerProcess: 1 }, 3)).outputs as unknown as Out;
+    expect(await calls('h')).toHaveLength(2);
+    expect(again.counts.resumed).toBe(3);
   });
 
   it('drops an image that repeats an earlier one byte for byte, and counts it', async () => {
