@@ -1,5 +1,6 @@
 import fs from 'node:fs/promises';
 import sharp from 'sharp';
+import { CancelledFailure, Context } from '@temporalio/activity';
 import type * as ort from 'onnxruntime-node';
 import { loadPreprocess, openSession, runBatch, type PreprocessSpec } from '../embed/embed-images.js';
 import { decodePixels, pixelsToInput } from '../embed/pixels.js';
@@ -31,6 +32,7 @@ export async function embedWithOnnx(encoder: OnnxEncoder, images: readonly Probe
     const decode = (start: number) => Promise.all(images.slice(start, start + batchSize).map((image) => pixelsOf(image, pre.size, where))).then((px) => pixelsToInput(px, pre));
     let next = images.length ? decode(0) : undefined;
     for (let start = 0; start < images.length; start += batchSize) {
+      if (Context.current().cancellationSignal.aborted) throw new CancelledFailure('stage cancelled');
       const batch = await next!;
       next = start + batchSize < images.length ? decode(start + batchSize) : undefined;
       next?.catch(() => undefined); // awaited on the next turn; this keeps Node from calling it unhandled meanwhile

@@ -21,7 +21,7 @@ import { embedWithTorch } from './features-torch.js';
 import { fitProbe, type FitResult } from './fit.js';
 import { readDataset } from './read-dataset.js';
 import { DEFAULT_PYTHON } from './python.js';
-import type { ProbeImage } from './layouts.js';
+import type { ProbeData, ProbeImage } from './layouts.js';
 
 const HEARTBEAT_MS = 1_000;
 type Dataset = ProbeInputs['datasets'][number];
@@ -56,22 +56,11 @@ export function createProbeEncoder(deps: { store: ArtifactStore; home: HomeLayou
           report('reading', 0);
           const root = await folderOnThisHost(deps.store, dataset.root, stageDir, `root-${dataset.name}`, here);
           const data = await readDataset(dataset, root, spec.seed, { logs: deps.logs, input, where: here, python, dir });
-          // Train and test in one pass (one tool start for torch), then split by rows.
-          const images = [...data.train.images, ...data.test.images];
-          const all = path.join(dir, 'features.f32');
-          const onBatch = (done: number) => report('features', done, images.length);
-          let dims: number;
-          if (spec.features === 'torch') {
-            dims = await embedWithTorch({ ...spec, model }, images, all, { logs: deps.logs, input, where: here, onBatch });
-          } else {
+          await extractFeatures(data, dir, async (images, file, onBatch) => {
+            if (spec.features === 'torch') return embedWithTorch({ ...spec, model }, images, file, { logs: deps.logs, input, where: here, onBatch });
             encoder ??= await openOnnxEncoder({ ...spec, model }, input);
-            dims = await embedWithOnnx(encoder, images, all, input, here, onBatch);
-          }
-          await splitRows(all, dims, data.train.images.length, dir);
-          const name = (image: ProbeImage) => ('file' in image ? image.file : `${image.rgb}#${image.index}`);
-          const labels = { classes: data.classes, dims, train: data.train.labels, test: data.test.labels, images: { train: data.train.images.map(name), test: data.test.images.map(name) } };
-          // Written last: a folder with labels.json holds whole features.
-          await writeAtomically(path.join(dir, 'labels.json'), (tmp) => fs.writeFile(tmp, JSON.stringify(labels)));
+            return embedWithOnnx(encoder, images, file, input, here, onBatch);
+          }, (done, total) => report('features', done, total));
         }
         report('linear probe and kNN', 0);
         const fitted = await fitProbe(dir, spec, { logs: deps.logs, input, where: here, python, heartbeat: () => progress });
@@ -100,7 +89,8 @@ const key = (value: unknown) => createHash('sha256').update(JSON.stringify(value
 const exists = (file: string) => fs.access(file).then(() => true, () => false);
 const settingsOf = (spec: ProbeInputs) => ({ features: spec.features, model: spec.model, seed: spec.seed, k: spec.k, temperature: spec.temperature, C: spec.C, valFraction: spec.valFraction });
 
-async function storeFeatures(store: ArtifactStore, dir: string, r: { train: number; test: number; dims: number }) {
+/** The features of a dataset folder into the store, as the stage outputs them. */
+export async function storeFeatures(store: ArtifactStore, dir: string, r: { train: number; test: number; dims: number }) {
   const put = async (split: 'train' | 'test', rows: number) => ({ ...(await store.putFile(path.join(dir, `${split}.f32`), MATRIX_MEDIA_TYPE)), counts: { rows, dims: r.dims } });
   return { train: await put('train', r.train), test: await put('test', r.test), labels: await store.putFile(path.join(dir, 'labels.json'), 'application/json') };
 }
@@ -112,4 +102,20 @@ async function splitRows(all: string, dims: number, trainRows: number, dir: stri
   await copy('train.f32', { start: 0, end: cut - 1 });
   await copy('test.f32', { start: cut });
   await fs.rm(all);
+}
+
+type Embed = (images: ProbeImage[], file: string, onBatch: (done: number) => void) => Promise<number>;
+
+/**
+ * Train and test features in one pass (one tool start for torch), split by rows into
+ * train.f32 and test.f32, then labels.json, written last: a folder that has it is whole.
+ */
+async function extractFeatures(data: ProbeData, dir: string, embed: Embed, report: (done: number, total: number) => void): Promise<void> {
+  const images = [...data.train.images, ...data.test.images];
+  const all = path.join(dir, 'features.f32');
+  const dims = await embed(images, all, (done) => report(done, images.length));
+  await splitRows(all, dims, data.train.images.length, dir);
+  const name = (image: ProbeImage) => ('file' in image ? image.file : `${image.rgb}#${image.index}`);
+  const labels = { classes: data.classes, dims, train: data.train.labels, test: data.test.labels, images: { train: data.train.images.map(name), test: data.test.images.map(name) } };
+  await writeAtomically(path.join(dir, 'labels.json'), (tmp) => fs.writeFile(tmp, JSON.stringify(labels)));
 }
