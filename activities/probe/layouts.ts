@@ -26,7 +26,7 @@ export async function readPets(root: string): Promise<ProbeData> {
     for await (const { text, line } of lines(file)) {
       if (text.startsWith('#')) continue;
       const m = /^(\S+)\s+(\d+)\s+\d+\s+\d+\s*$/.exec(text);
-      if (!m || m[1]!.includes('/') || m[1]!.includes('\\')) throw new LayoutError(`${file}:${line}: expected "Image CLASS-ID SPECIES BREED-ID" (Oxford-IIIT Pets)`);
+      if (!m || m[1]!.includes('/') || m[1]!.includes('\\')) throw new LayoutError(`${file}:${line}: expected "Image CLASS-ID SPECIES BREED-ID"`);
       const id = Number(m[2]);
       names.set(id, names.get(id) ?? m[1]!.replace(/_\d+$/, ''));
       out.images.push({ file: path.join(root, 'images', `${m[1]}.jpg`) });

@@ -31,7 +31,7 @@ export async function readDataset(
     else if (d.layout === 'cub') data = await readCub(root);
     else data = await readCifar100(root, run.dir, run);
   } catch (err) {
-    if (err instanceof LayoutError || err instanceof SourceError) throw invalidInput(`${run.where}: ${err.message}; expected ${EXPECTED[d.layout]} under ${root}`);
+    if (err instanceof LayoutError || err instanceof SourceError) throw invalidInput(`${run.where}: ${err.message}; the layout expects ${EXPECTED[d.layout]} under ${root}`);
     throw err;
   }
   const train = capPerClass(data.train, d.maxPerClass, seed);

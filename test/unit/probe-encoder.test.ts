@@ -120,7 +120,7 @@ describe('probe/encoder', () => {
     const missing = await failure(probe('bad1', { datasets: [{ name: 'p', layout: 'pets', root: bad }] }));
     expect(missing.type).toBe('InvalidStageInput');
     expect(missing.nonRetryable).toBe(true);
-    expect(missing.message).toMatch(/annotations\/test\.txt is missing; expected Oxford-IIIT Pets: annotations\/trainval\.txt, annotations\/test\.txt/);
+    expect(missing.message).toMatch(/annotations\/test\.txt is missing; the layout expects Oxford-IIIT Pets: annotations\/trainval\.txt, annotations\/test\.txt/);
     await fs.writeFile(path.join(bad, 'annotations', 'test.txt'), 'Abyssinian_2 one 1 1\n');
     const line = await failure(probe('bad2', { datasets: [{ name: 'p', layout: 'pets', root: bad }] }));
     expect(line.message).toMatch(/annotations\/test\.txt:1: expected "Image CLASS-ID SPECIES BREED-ID"/);
