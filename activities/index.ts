@@ -25,6 +25,7 @@ import { createAssembleTwin } from './twin/assemble.js';
 import { createDedupeCandidates } from './twin/dedupe.js';
 import { createShortlistHardNegatives } from './twin/shortlist.js';
 import { createSynthesizeVariants } from './twin/synthesize.js';
+import { createDreamboothGenerate } from './dreambooth/generate.js';
 import { createScoreFgvqa } from './fgvqa/score.js';
 import { createBuildFgvqa } from './fgvqa/build.js';
 import { createPredictFgvqa } from './fgvqa/predict.js';
@@ -34,6 +35,7 @@ import { createGrpoTraining } from './train/verl-grpo.js';
 import { createTeacherAnswers } from './train/teacher.js';
 import { createSftTraining } from './train/llamafactory-sft.js';
 import { createLmmsEvalRun } from './evaluate/lmms-eval-run.js';
+import { createProbeEncoder } from './probe/probe-encoder.js';
 import { within } from './host-files.js';
 import type {
   CacheLookupInput,
@@ -106,6 +108,7 @@ export function createActivities(deps: ActivityDeps = {}) {
     'twin/dedupe': createDedupeCandidates({ store, home }),
     'twin/shortlist': createShortlistHardNegatives({ store, home }),
     'twin/synthesize-variants': createSynthesizeVariants({ store, home }),
+    'dreambooth/generate': createDreamboothGenerate({ store, home, logs }),
     'twin/assemble': createAssembleTwin({ store, home }),
     'fgvqa/build': createBuildFgvqa({ store, home }),
     'fgvqa/predict': createPredictFgvqa({ store, home, logs }),
@@ -116,6 +119,7 @@ export function createActivities(deps: ActivityDeps = {}) {
     'teacher/answer': createTeacherAnswers({ store, home }),
     'llamafactory/sft': createSftTraining({ store, home, logs }),
     'lmms-eval/run': createLmmsEvalRun({ store, home, logs }),
+    'probe/encoder': createProbeEncoder({ store, home, logs }),
   } satisfies Implementations;
 
   const stages = {} as Record<keyof typeof implementations, StageActivity>;

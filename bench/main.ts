@@ -14,8 +14,14 @@
  *            vs the ideal 160 queries/s (target >= 0.9); (b) the time to score 12,000 predictions.
  *   images   images/prepare's peak RSS on long and large images, and its memory estimate vs the
  *            measured peak (target: never below); see bench/images-bench.ts. Linux only.
+ *   similarity  the exact searches twin/dedupe and twin/shortlist stand on, vs faiss-cpu: (a) all-pairs
+ *            top-20 over 22,157 x 512 (the twin:topk bench; target <= 0.6x, recall 1.0); (b) top-20 within
+ *            36 categories (sameCategory; target <= 0.6x); parts similarity:exact, similarity:category.
  *   store    1 GB of artifacts (one file; ~10,000 files of 100 KB) up and down through ArtifactStore
  *            on S3 (s3proxy) vs the AWS CLI's cp and sync (target <= 1.0x); BENCH_STORE_MB sizes it.
+ *   probe    (a) probe/encoder's linear probe + kNN on 20,000 x 1,792 features vs scikit-learn
+ *            alone on the same files (target <= 1.1x); (b) its feature extraction on CPU beside
+ *            embed/images; see bench/probe.ts.
  */
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
@@ -46,6 +52,11 @@ const twinParts = {
   'twin:embed': twinPart('twin (c): embedding throughput vs onnxruntime-python + PIL', async () => (await import('./embed-throughput.js')).embedBench),
 };
 
+const similarityParts = {
+  'similarity:exact': twinPart('similarity (a): exact all-pairs top-20 vs faiss-cpu', async () => (await import('./twin-topk.js')).topkBench),
+  'similarity:category': twinPart('similarity (b): top-20 within 36 categories vs faiss-cpu per category', async () => (await import('./similarity-category.js')).categoryBench),
+};
+
 const suites: Record<string, () => Promise<void>> = {
   engine: async () => (await import('./engine.js')).engineSuite(),
   eval: async () => {
@@ -54,7 +65,12 @@ const suites: Record<string, () => Promise<void>> = {
   },
   images: async () => console.log((await (await import('./images-bench.js')).imagesBench()).map((l) => `  ${l}`).join('\n')),
   store: async () => console.log((await (await import('./store.js')).storeBench()).map((l) => `  ${l}`).join('\n')),
+  probe: async () => console.log((await (await import('./probe.js')).probeBench()).map((l) => `  ${l}`).join('\n')),
   ...twinParts,
+  ...similarityParts,
+  similarity: async () => {
+    for (const part of Object.values(similarityParts)) await part();
+  },
   twin: async () => {
     for (const part of Object.values(twinParts)) await part();
   },

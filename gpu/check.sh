@@ -6,9 +6,17 @@
 #    Qwen2-VL processor) built and loaded;
 # 3. its forward and backward pass and a few supervised steps on the GPU
 #    (gpu/toy_sft_steps.py --device cuda: the loss falls, the vision tower gets gradients),
-#    then the same on a bigger batch in bf16 for the time per step.
-# Needs Python with torch, transformers and pytest (PYTHON=... to pick one); nothing is
-# downloaded. Each step's result is a JSON line in OUT_DIR/check.jsonl; the exit code is the
+#    then the same on a bigger batch in bf16 for the time per step;
+# 4. DreamBooth on a toy Stable Diffusion (gpu/toy_stable_diffusion.py: random weights, a
+#    CLIP tokenizer built here): gpu/dreambooth_check.py trains LoRA for 50 steps in fp16 on
+#    two instances through gpu/dreambooth.py, draws 5 images each, loads the adapter back on
+#    the device and draws with it, and runs a short full fine-tune with prior preservation.
+# 5. probe/encoder's feature extraction through torch (gpu/probe_features.py on the toy
+#    Qwen2.5-VL's vision tower, bf16 on the GPU): a raw-RGB image and the same pixels as PNG
+#    give the same row, repeat runs the same bytes.
+# Needs Python with torch, transformers and pytest (PYTHON=... to pick one), and for step 4
+# diffusers 0.39.0, accelerate and peft; nothing is downloaded. A machine without diffusers
+# takes it from a folder of wheels carried in: WHEELS=DIR (pip install --no-deps from it). Each step's result is a JSON line in OUT_DIR/check.jsonl; the exit code is the
 # number of steps that failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -58,5 +66,12 @@ print(json.dumps({"pairs": len(data["input_ids"]), "seconds_per_step": (time.per
                   "max_memory_mb": torch.cuda.max_memory_allocated() // 2**20 if dev.startswith("cuda") else None}))
 sys.exit(0 if losses[-1] < losses[0] else 1)
 PY
+if ! "$PY" -c 'import diffusers' 2>/dev/null && [ -n "${WHEELS:-}" ]; then
+  "$PY" -m pip install --quiet --no-deps --no-index --find-links "$WHEELS" diffusers >"$out/wheels.log" 2>&1 || true
+fi
+step toy-sd "$PY" gpu/toy_stable_diffusion.py "$out/toy-sd"
+step dreambooth "$PY" gpu/dreambooth_check.py "$out/toy-sd" "$out/dreambooth" --device "$DEVICE" \
+  --precision "$([ "$DEVICE" = cpu ] && echo no || echo fp16)" --steps "$([ "$DEVICE" = cpu ] && echo 3 || echo 50)"
+step probe-features env PROBE_TORCH_PYTHON="$PY" PROBE_DEVICE="$DEVICE" "$PY" -m pytest -q -p no:cacheprovider test/python/test_probe_fit.py -k vision_tower
 cat "$out/check.jsonl"
 exit $failed

@@ -7,10 +7,12 @@ import { reviewKinds } from './review.js';
 import { assembleKinds } from './assemble.js';
 import { similarityKinds } from './similarity.js';
 import { synthesizeKinds } from './synthesize.js';
+import { dreamboothKinds } from './dreambooth.js';
 import { fgvqaKinds } from './fgvqa.js';
 import { reportKinds } from './report.js';
 import { trainKinds } from './train.js';
 import { evaluateKinds } from './evaluate.js';
+import { probeKinds } from './probe.js';
 
 export type { StageKind } from './kind.js';
 
@@ -20,18 +22,18 @@ export type { StageKind } from './kind.js';
  */
 export const kindList = [
   ...coreKinds, ...reviewKinds,
-  ...twinKinds, ...imageKinds, ...embedKinds, ...similarityKinds, ...synthesizeKinds, ...assembleKinds,
-  ...fgvqaKinds, ...reportKinds, ...trainKinds, ...evaluateKinds,
+  ...twinKinds, ...imageKinds, ...embedKinds, ...similarityKinds, ...synthesizeKinds, ...dreamboothKinds, ...assembleKinds,
+  ...fgvqaKinds, ...reportKinds, ...trainKinds, ...evaluateKinds, ...probeKinds,
 ] as const;
 
 /** The kinds under their README headings (scripts/kind-tables.ts writes the tables). */
 export const kindFamilies: readonly KindFamily[] = [
   { id: 'engine', title: 'Stage kinds in the engine', kinds: [...coreKinds, ...reviewKinds] },
-  { id: 'twin', title: 'Twin dataset kinds', kinds: [...twinKinds, ...imageKinds, ...embedKinds, ...similarityKinds, ...synthesizeKinds, ...assembleKinds] },
+  { id: 'twin', title: 'Twin dataset kinds', kinds: [...twinKinds, ...imageKinds, ...embedKinds, ...similarityKinds, ...synthesizeKinds, ...dreamboothKinds, ...assembleKinds] },
   { id: 'fgvqa', title: 'FGVQA kinds', kinds: fgvqaKinds },
   { id: 'report', title: 'Report kinds', kinds: reportKinds },
   { id: 'train', title: 'Training kinds (GPU hosts)', kinds: trainKinds },
-  { id: 'evaluate', title: 'General evaluation kinds (GPU hosts)', kinds: evaluateKinds },
+  { id: 'evaluate', title: 'General evaluation kinds (GPU hosts)', kinds: [...evaluateKinds, ...probeKinds] },
 ];
 
 export type AnyKind = (typeof kindList)[number];
