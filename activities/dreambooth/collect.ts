@@ -3,10 +3,8 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { DREAMBOOTH_ORIGIN } from '../../engine/kinds/dreambooth.js';
 import type { ArtifactStore } from '../artifact-store.js';
-import type { JsonlWriter } from '../data/jsonl.js';
 import type { ManifestImage } from '../data/manifest.js';
-import type { ReviewItem } from '../review/items.js';
-import { SYNTH_QUESTION } from '../twin/synthesize.js';
+import { writeGenerated, type Generated, type GeneratedWriters } from '../twin/generated-output.js';
 import type { DreamboothJob, RealImage } from './plan.js';
 
 /** What gpu/dreambooth.py writes last, atomically, into an instance's folder. */
@@ -59,7 +57,7 @@ export interface CollectContext {
   model: string;
   /** Digests already written: an image with the same bytes is dropped. */
   seen: Set<string>;
-  writers: { generated: JsonlWriter; items: JsonlWriter };
+  writers: GeneratedWriters;
 }
 
 export interface Collected { images: number; dropped: number; weights?: { dir: string; file: string } }
@@ -98,24 +96,9 @@ export async function collectInstance(
   return { images: made.length, dropped, ...(weightsFile && done.weights ? { weights: { dir: job.dir, file: done.weights } } : {}) };
 }
 
-async function writeRows(writers: { generated: JsonlWriter; items: JsonlWriter }, job: DreamboothJob, made: Array<{ image: DreamboothImage; source: RealImage }>) {
-  if (made.length === 0) return;
-  const { instance_id, asins, title, category, supercategory } = job.row;
-  await writers.generated.write({ instance_id, asins, title, category, ...(supercategory !== undefined ? { supercategory } : {}), images: made.map((m) => m.image) });
-  for (const { image, source } of made) {
-    const item: ReviewItem = {
-      id: `gen:${image.sha256}`,
-      group: instance_id,
-      images: [
-        { sha256: source.sha256, instance_id, role: source.role },
-        { sha256: image.sha256, instance_id, role: 'generated' },
-      ],
-      question: SYNTH_QUESTION,
-      // The prompt on its own line of the review page; the whole record after it.
-      metadata: { instance_id, title, category, prompt: image.dreambooth.prompt, dreambooth: image.dreambooth },
-    };
-    await writers.items.write(item);
-  }
+async function writeRows(writers: GeneratedWriters, job: DreamboothJob, made: Array<Generated<DreamboothImage>>) {
+  // The prompt on its own line of the review page; the whole record after it.
+  await writeGenerated(writers, job.row, made, (image) => ({ prompt: image.dreambooth.prompt, dreambooth: image.dreambooth }));
 }
 
 /** Hard links (copies where links fail) of every instance's weights folder under `target`, for one folder artifact. */

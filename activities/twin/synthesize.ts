@@ -7,9 +7,10 @@ import { MANIFEST_MEDIA_TYPE, type ManifestImage, type ManifestRow } from '../da
 import { manifestFile, readManifestRows } from '../data/manifest-input.js';
 import type { HomeLayout } from '../home.js';
 import { parseInputs } from '../inputs.js';
-import { REVIEW_ITEMS_MEDIA_TYPE, type ReviewItem } from '../review/items.js';
+import { REVIEW_ITEMS_MEDIA_TYPE } from '../review/items.js';
 import type { StageActivityInput } from '../stage-io.js';
 import { applyEdit, editCycle } from './synth/edit.js';
+import { writeGenerated, type GeneratedWriters } from './generated-output.js';
 import { keyedRandom } from './pairs.js';
 import { type Raster, type Region, decodeRgb, encodeJpeg } from './synth/raster.js';
 import { invalidInput } from '../failures.js';
@@ -43,7 +44,7 @@ export interface GeneratedImage extends ManifestImage {
   edit: SynthEditRecord;
 }
 
-export const SYNTH_QUESTION = 'Is the second image a plausible different instance of this product — not identical, not unlike it?';
+export { SYNTH_QUESTION } from './generated-output.js';
 
 const JPEG_QUALITY = 90;
 const HEARTBEAT_MS = 200;
@@ -52,7 +53,6 @@ const UNCHANGED = 0.5;
 
 type RealImage = ManifestImage & { sha256: string };
 interface Counts { instances: number; generated: number; skipped: number; dropped: number }
-interface Writers { generated: JsonlWriter; items: JsonlWriter }
 
 /**
  * `twin/synthesize-variants`: generated hard negatives on CPU. Each variant is one subtle,
@@ -141,26 +141,11 @@ function firstOfEach(made: Made[], seen: Set<string>): Made[] {
   return fresh;
 }
 
-async function writeInstance(writers: Writers, row: ManifestRow, made: Made[], counts: Counts): Promise<void> {
+async function writeInstance(writers: GeneratedWriters, row: ManifestRow, made: Made[], counts: Counts): Promise<void> {
   if (made.length === 0) return;
   counts.instances++;
   counts.generated += made.length;
-  const { instance_id, asins, title, category, supercategory } = row;
-  const images = made.map((m) => m.image);
-  await writers.generated.write({ instance_id, asins, title, category, ...(supercategory !== undefined ? { supercategory } : {}), images });
-  for (const { image, source } of made) {
-    const item: ReviewItem = {
-      id: `gen:${image.sha256}`,
-      group: instance_id,
-      images: [
-        { sha256: source.sha256, instance_id, role: source.role },
-        { sha256: image.sha256, instance_id, role: 'generated' },
-      ],
-      question: SYNTH_QUESTION,
-      metadata: { instance_id, title, category, edit: image.edit },
-    };
-    await writers.items.write(item);
-  }
+  await writeGenerated(writers, row, made, (image) => ({ edit: image.edit }));
 }
 
 async function decode(store: ArtifactStore, image: RealImage, row: ManifestRow, input: StageActivityInput): Promise<Raster> {
